@@ -1,0 +1,1 @@
+"""The Llama-style decoder, its attention function and LoRA adapters."""

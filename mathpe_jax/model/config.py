@@ -1,0 +1,68 @@
+"""The typed model description, built from the run config or from a Hugging Face config."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import jax.numpy as jnp
+
+from mathpe_jax.pe import PEDims
+
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Everything the decoder's shape and numerics depend on."""
+
+    vocab_size: int
+    width: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    mlp_dim: int
+    head_dim: int = 0  # 0: width // num_heads
+    max_len: int = 2048
+    norm_eps: float = 1e-6
+    tie_embeddings: bool = False
+    qkv_bias: bool = False
+    pe_name: str = "rope"
+    pe_options: tuple[tuple[str, Any], ...] = ()
+    dtype: str = "float32"  # compute dtype of activations
+    param_dtype: str = "float32"
+    attention_impl: str = "xla"  # "xla" (probabilities capturable) or "cudnn" (fused, GPU)
+
+    def __post_init__(self):
+        if not self.head_dim:
+            object.__setattr__(self, "head_dim", self.width // self.num_heads)
+
+    @property
+    def pe_dims(self) -> PEDims:
+        return PEDims(self.width, self.num_heads, self.head_dim, self.num_layers, self.max_len)
+
+    @property
+    def compute_dtype(self):
+        return DTYPES[self.dtype]
+
+    @property
+    def weight_dtype(self):
+        return DTYPES[self.param_dtype]
+
+    @classmethod
+    def from_config(cls, model: Mapping[str, Any], vocab_size: int) -> "ModelConfig":
+        """From the ``model`` section of a run config (an ml_collections ConfigDict or a dict)."""
+        model = dict(model)
+        pe = dict(model.pop("pe"))
+        fields = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in model.items() if k in fields}
+        return cls(
+            vocab_size=vocab_size,
+            pe_name=pe.pop("name"),
+            pe_options=tuple(sorted(pe.items())),
+            **kwargs,
+        )
+
+    def replace(self, **changes) -> "ModelConfig":
+        return dataclasses.replace(self, **changes)

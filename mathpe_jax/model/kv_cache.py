@@ -1,0 +1,50 @@
+"""The key/value cache used by incremental decoding.
+
+Slots are written left to right; every slot remembers the position of the token it holds, and an
+empty slot holds position -1, so the attention masks it out without any other bookkeeping.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from mathpe_jax.model.config import ModelConfig
+
+
+@struct.dataclass
+class KVCache:
+    keys: tuple[jax.Array, ...]  # one [B, S, KV, d] array per layer
+    values: tuple[jax.Array, ...]
+    positions: jax.Array  # [B, S] int32; -1 for an empty slot or padding
+    index: jax.Array  # int32 scalar: the next slot to write
+
+    @classmethod
+    def empty(cls, config: ModelConfig, batch: int, max_len: int) -> "KVCache":
+        shape = (batch, max_len, config.num_kv_heads, config.head_dim)
+        zeros = tuple(jnp.zeros(shape, config.compute_dtype) for _ in range(config.num_layers))
+        return cls(
+            keys=zeros,
+            values=zeros,
+            positions=jnp.full((batch, max_len), -1, jnp.int32),
+            index=jnp.zeros((), jnp.int32),
+        )
+
+    @property
+    def max_len(self) -> int:
+        return self.positions.shape[1]
+
+    def with_positions(self, positions: jax.Array) -> "KVCache":
+        """Records the positions of the ``T`` tokens about to be written at ``index``."""
+        updated = jax.lax.dynamic_update_slice(self.positions, positions.astype(jnp.int32), (0, self.index))
+        return self.replace(positions=updated)
+
+    def write(self, keys: jax.Array, values: jax.Array, layer_kv: tuple[jax.Array, jax.Array]):
+        """Stores new ``keys``/``values [B, T, KV, d]`` of one layer; returns that layer's full arrays."""
+        cached_k, cached_v = layer_kv
+        start = (0, self.index, 0, 0)
+        return (
+            jax.lax.dynamic_update_slice(cached_k, keys.astype(cached_k.dtype), start),
+            jax.lax.dynamic_update_slice(cached_v, values.astype(cached_v.dtype), start),
+        )

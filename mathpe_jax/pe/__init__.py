@@ -1,0 +1,60 @@
+"""Positional encodings and the registry that maps a config name to a class.
+
+Adding a PE is one new file plus one line in ``REGISTRY``; no other file changes.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+from flax import nnx
+
+from mathpe_jax.pe.alibi import ALiBi
+from mathpe_jax.pe.base import PEDims, PositionalEncoding
+from mathpe_jax.pe.diet import DIET
+from mathpe_jax.pe.nope import NoPE
+from mathpe_jax.pe.rope import RoPE
+from mathpe_jax.pe.sinusoidal import Sinusoidal
+from mathpe_jax.pe.t5_relative import T5RelativeBias
+
+REGISTRY: dict[str, type[PositionalEncoding]] = {
+    "sinusoidal": Sinusoidal,
+    "rope": RoPE,
+    "alibi": ALiBi,
+    "diet": DIET,
+    "t5": T5RelativeBias,
+    "nope": NoPE,
+}
+
+
+def pe_class(name: str) -> type[PositionalEncoding]:
+    """The class registered under ``name``; a clear error for an unknown name."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown positional encoding model.pe.name={name!r}; known: {sorted(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def pe_options(name: str) -> set[str]:
+    """The option names the PE ``name`` accepts (its constructor's keyword arguments)."""
+    params = inspect.signature(pe_class(name).__init__).parameters
+    return {p for p, v in params.items() if v.kind is inspect.Parameter.KEYWORD_ONLY and p != "rngs"}
+
+
+def check_pe_options(name: str, options: Mapping[str, Any]) -> None:
+    """Raises with the offending key when ``options`` holds a name the PE does not take."""
+    unknown = sorted(set(options) - pe_options(name))
+    if unknown:
+        raise ValueError(
+            f"model.pe.{unknown[0]} is not an option of PE {name!r}; it takes {sorted(pe_options(name))}"
+        )
+
+
+def build_pe(name: str, dims: PEDims, options: Mapping[str, Any], rngs: nnx.Rngs) -> PositionalEncoding:
+    """Builds the PE ``name`` with its options (every config field under model.pe but ``name``)."""
+    check_pe_options(name, options)
+    return pe_class(name)(dims, rngs=rngs, **options)
+
+
+__all__ = ["REGISTRY", "PEDims", "PositionalEncoding", "build_pe", "check_pe_options", "pe_class", "pe_options"]

@@ -1,0 +1,63 @@
+"""The positional-encoding interface shared by every PE.
+
+A PE can act at three places in a decoder and implements only those it needs:
+
+* ``embed``: added to the token embeddings (absolute encodings);
+* ``rotate``: a transform of queries and keys (rotary encodings);
+* ``bias``: an additive attention-logit term per head (relative encodings).
+
+One instance serves a whole model. The decoder passes the layer index, so a PE with
+per-layer parameters (for example DIET-REL) indexes its own table, and a PE shared by all
+layers ignores it: the model never needs to know which kind it holds.
+
+Positions are explicit integer arrays ``[batch, length]``; a negative position marks padding
+(the attention masks such keys out). Angles, frequencies and biases are computed in float32.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+
+@dataclasses.dataclass(frozen=True)
+class PEDims:
+    """The model sizes a PE needs to build itself."""
+
+    width: int
+    num_heads: int
+    head_dim: int
+    num_layers: int
+    max_len: int
+
+
+class PositionalEncoding(nnx.Module):
+    """Base class: every hook is the identity (or no bias) until a subclass overrides it."""
+
+    #: A model built with this PE gets a BOS token prepended to every sequence.
+    requires_bos: bool = False
+
+    def embed(self, x: jax.Array, positions: jax.Array) -> jax.Array:
+        """Returns token embeddings ``x [B, T, D]`` with absolute position information added."""
+        del positions
+        return x
+
+    def rotate(
+        self, q: jax.Array, k: jax.Array, positions: jax.Array, layer: int
+    ) -> tuple[jax.Array, jax.Array]:
+        """Transforms ``q [B, T, H, d]`` and ``k [B, T, KV, d]`` taken at ``positions [B, T]``."""
+        del positions, layer
+        return q, k
+
+    def bias(self, q_positions: jax.Array, k_positions: jax.Array, layer: int) -> jax.Array | None:
+        """Returns an additive logit bias ``[B, H, T, S]`` in float32, or None for no bias."""
+        del q_positions, k_positions, layer
+        return None
+
+
+def relative_distance(q_positions: jax.Array, k_positions: jax.Array) -> jax.Array:
+    """``i - j`` for every query/key pair: ``[B, T, S]`` int32."""
+    return q_positions[:, :, None].astype(jnp.int32) - k_positions[:, None, :].astype(jnp.int32)

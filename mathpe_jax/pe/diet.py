@@ -1,0 +1,70 @@
+"""DIET (Chen et al., 2021): position enters only as an additive logit term, decoupled from content.
+
+* ``variant="abs"`` (DIET-ABS): learned per-head matrices P_Q, P_K of shape [n_max, rank]; the
+  product (P_Q P_K^T)[i, j] is added to the logits. Shared by all layers, the paper's best setting.
+  The paper has no rule for positions beyond n_max: they are clipped to n_max - 1.
+* ``variant="rel"`` (DIET-REL): a learned per-head scalar for each relative distance i - j, clipped
+  at ``max_distance``. One table per layer by default (the paper found sharing hurts REL);
+  ``share_across_layers=True`` keeps a single table.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from mathpe_jax.pe.base import PEDims, PositionalEncoding, relative_distance
+
+VARIANTS = ("abs", "rel")
+
+
+class DIET(PositionalEncoding):
+    """Parameters: ``p_q``, ``p_k [heads, n_max, rank]`` (abs) or ``rel [tables, heads, max_distance+1]``."""
+
+    def __init__(
+        self,
+        dims: PEDims,
+        *,
+        rngs: nnx.Rngs,
+        variant: str = "abs",
+        rank: int = 16,
+        max_len: int = 0,
+        max_distance: int = 64,
+        share_across_layers: bool | None = None,
+    ):
+        if variant not in VARIANTS:
+            raise ValueError(f"model.pe.variant must be one of {VARIANTS}, got {variant!r}")
+        self.variant = variant
+        if variant == "abs":
+            self.max_len = max_len or dims.max_len
+            if rank < 1 or self.max_len < 1:
+                raise ValueError(f"DIET-ABS needs rank >= 1 and max_len >= 1, got rank={rank}, max_len={self.max_len}")
+            # Product std ~ rank^-1/2: position starts as a mild signal that can still learn quickly.
+            init = nnx.initializers.normal(rank**-0.5)
+            shape = (dims.num_heads, self.max_len, rank)
+            self.p_q = nnx.Param(init(rngs.params(), shape, jnp.float32), out_sharding=("heads", None, None))
+            self.p_k = nnx.Param(init(rngs.params(), shape, jnp.float32), out_sharding=("heads", None, None))
+        else:
+            if max_distance < 1:
+                raise ValueError(f"DIET-REL needs max_distance >= 1, got {max_distance}")
+            shared = False if share_across_layers is None else share_across_layers
+            tables = 1 if shared else dims.num_layers
+            self.max_distance = max_distance
+            self.shared = shared
+            # Zeros: training starts from the causal mask alone, as NoPE does.
+            self.rel = nnx.Param(
+                jnp.zeros((tables, dims.num_heads, max_distance + 1), jnp.float32),
+                out_sharding=("layers", "heads", None),
+            )
+
+    def bias(self, q_positions, k_positions, layer):
+        if self.variant == "abs":
+            qp = jnp.clip(q_positions, 0, self.max_len - 1)
+            kp = jnp.clip(k_positions, 0, self.max_len - 1)
+            p_q = self.p_q[...][:, qp]  # [H, B, T, rank]
+            p_k = self.p_k[...][:, kp]  # [H, B, S, rank]
+            return jnp.einsum("hbtr,hbsr->bhts", p_q, p_k)
+        distance = jnp.clip(relative_distance(q_positions, k_positions), 0, self.max_distance)
+        table = self.rel[...][0 if self.shared else layer]  # [H, max_distance + 1]
+        return jnp.transpose(table[:, distance], (1, 0, 2, 3))
