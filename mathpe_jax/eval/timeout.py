@@ -23,8 +23,9 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 __all__ = ["run_with_timeout"]
 
@@ -34,7 +35,9 @@ T = TypeVar("T")
 # machine; that one-off cost must not count against a call's timeout.
 _IMPORT_TIMEOUT_S = 300.0
 
-_BOOTSTRAP = "import sys; from mathpe_jax.eval.timeout import _serve; _serve(int(sys.argv[1]), int(sys.argv[2]))"
+_BOOTSTRAP = (
+    "import sys; from mathpe_jax.eval.timeout import _serve; _serve(int(sys.argv[1]), int(sys.argv[2]))"
+)
 
 
 class _WorkerDied(Exception):

@@ -6,6 +6,7 @@ lives. Changing the parallelism of a run means changing the mesh shape, not the 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import jax
@@ -42,3 +43,18 @@ def state_shardings(state: nnx.State, mesh: jax.sharding.Mesh) -> nnx.State:
     """The NamedSharding of every variable in ``state``, from its logical axis names."""
     with logical_rules():
         return nnx.get_named_sharding(state, mesh)
+
+
+def create_sharded(constructor, mesh: jax.sharding.Mesh) -> nnx.Module:
+    """Builds ``constructor()`` (an nnx Module) with every variable created directly on its
+    target sharding: shapes come from an abstract pass, values from one jitted initializer, so no
+    device ever holds an unsharded copy of the parameters."""
+    abstract = nnx.eval_shape(constructor)
+    graphdef, abstract_state = nnx.split(abstract)
+    shardings = state_shardings(abstract_state, mesh)
+
+    @functools.partial(jax.jit, out_shardings=shardings)
+    def init():
+        return nnx.state(constructor())
+
+    return nnx.merge(graphdef, init())

@@ -1,6 +1,13 @@
-"""Rotary position embedding (Su et al., 2021) in the Hugging Face "rotate half" convention."""
+"""Rotary position embedding (Su et al., 2021) in the Hugging Face "rotate half" convention.
+
+Frequency scaling for context extension is optional: ``scaling="linear"`` (position interpolation,
+Chen et al., 2023) divides every frequency by ``factor``; ``scaling="llama3"`` divides only the low
+frequencies, keeps the high ones and blends in between, as Llama 3.1+ checkpoints were trained.
+"""
 
 from __future__ import annotations
+
+import math
 
 import jax
 import jax.numpy as jnp
@@ -15,12 +22,47 @@ def rotate_half(x: jax.Array) -> jax.Array:
     return jnp.concatenate([-x2, x1], axis=-1)
 
 
-def rope_cos_sin(positions: jax.Array, rotary_dim: int, base: float) -> tuple[jax.Array, jax.Array]:
+SCALINGS = ("none", "linear", "llama3")
+
+
+def rope_inv_freq(
+    rotary_dim: int,
+    base: float,
+    *,
+    scaling: str = "none",
+    factor: float = 1.0,
+    low_freq_factor: float = 1.0,
+    high_freq_factor: float = 4.0,
+    original_max_len: int = 8192,
+) -> jax.Array:
+    """The ``rotary_dim // 2`` angular frequencies in float32, after optional scaling.
+
+    llama3: a frequency whose wavelength exceeds ``original_max_len / low_freq_factor`` is divided
+    by ``factor``, one whose wavelength is below ``original_max_len / high_freq_factor`` is kept,
+    and those between are interpolated linearly in ``original_max_len / wavelength``.
+    """
+    inv_freq = 1.0 / (base ** (jnp.arange(0, rotary_dim, 2, dtype=jnp.float32) / rotary_dim))
+    if scaling == "linear":
+        return inv_freq / factor
+    if scaling == "llama3":
+        wavelen = 2 * math.pi / inv_freq
+        smooth = (original_max_len / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor)
+        blended = (1 - smooth) * inv_freq / factor + smooth * inv_freq
+        scaled = jnp.where(wavelen > original_max_len / low_freq_factor, inv_freq / factor, blended)
+        return jnp.where(wavelen < original_max_len / high_freq_factor, inv_freq, scaled)
+    return inv_freq
+
+
+def rope_cos_sin(
+    positions: jax.Array, rotary_dim: int, base: float, inv_freq: jax.Array | None = None
+) -> tuple[jax.Array, jax.Array]:
     """cos and sin ``[B, T, 1, rotary_dim]`` in float32, each frequency repeated in both halves.
 
     Float32 even in bf16 runs: bf16 cannot even represent integer positions above 256 exactly.
+    ``inv_freq`` overrides the unscaled frequencies of ``base`` (see ``rope_inv_freq``).
     """
-    inv_freq = 1.0 / (base ** (jnp.arange(0, rotary_dim, 2, dtype=jnp.float32) / rotary_dim))
+    if inv_freq is None:
+        inv_freq = rope_inv_freq(rotary_dim, base)
     angles = positions.astype(jnp.float32)[..., None] * inv_freq
     emb = jnp.concatenate([angles, angles], axis=-1)[:, :, None, :]
     return jnp.cos(emb), jnp.sin(emb)
@@ -35,9 +77,25 @@ def apply_rope(x: jax.Array, cos: jax.Array, sin: jax.Array) -> jax.Array:
 
 
 class RoPE(PositionalEncoding):
-    """No parameters. ``fraction`` < 1 rotates only the leading dims (GPT-NeoX partial rotary)."""
+    """No parameters. ``fraction`` < 1 rotates only the leading dims (GPT-NeoX partial rotary).
 
-    def __init__(self, dims: PEDims, *, rngs: nnx.Rngs, base: float = 10000.0, fraction: float = 1.0):
+    ``scaling``, ``factor``, ``low_freq_factor``, ``high_freq_factor`` and ``original_max_len``
+    select the frequency scaling of ``rope_inv_freq``; the defaults leave frequencies unscaled.
+    """
+
+    def __init__(
+        self,
+        dims: PEDims,
+        *,
+        rngs: nnx.Rngs,
+        base: float = 10000.0,
+        fraction: float = 1.0,
+        scaling: str = "none",
+        factor: float = 1.0,
+        low_freq_factor: float = 1.0,
+        high_freq_factor: float = 4.0,
+        original_max_len: int = 8192,
+    ):
         del rngs
         rotary_dim = int(dims.head_dim * fraction)
         if not 0.0 < fraction <= 1.0 or rotary_dim < 2 or rotary_dim % 2:
@@ -47,10 +105,27 @@ class RoPE(PositionalEncoding):
             )
         if base <= 1.0:
             raise ValueError(f"model.pe.base must be > 1, got {base}")
+        if scaling not in SCALINGS:
+            raise ValueError(f"model.pe.scaling must be one of {SCALINGS}, got {scaling!r}")
+        if factor <= 0:
+            raise ValueError(f"model.pe.factor must be > 0, got {factor}")
+        if scaling == "llama3" and not 0 < low_freq_factor < high_freq_factor:
+            raise ValueError(
+                f"model.pe needs 0 < low_freq_factor < high_freq_factor for llama3 scaling, "
+                f"got {low_freq_factor} and {high_freq_factor}"
+            )
         self.rotary_dim = rotary_dim
         self.base = base
+        self.scaling = (  # a tuple, not a dict: static module attributes must be hashable
+            ("scaling", scaling),
+            ("factor", factor),
+            ("low_freq_factor", low_freq_factor),
+            ("high_freq_factor", high_freq_factor),
+            ("original_max_len", original_max_len),
+        )
 
     def rotate(self, q, k, positions, layer):
         del layer
-        cos, sin = rope_cos_sin(positions, self.rotary_dim, self.base)
+        inv_freq = rope_inv_freq(self.rotary_dim, self.base, **dict(self.scaling))
+        cos, sin = rope_cos_sin(positions, self.rotary_dim, self.base, inv_freq)
         return apply_rope(q, cos, sin), apply_rope(k, cos, sin)

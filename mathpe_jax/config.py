@@ -1,0 +1,75 @@
+"""Config validation: fail before anything compiles, with one line naming the key and the value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ml_collections import ConfigDict
+
+from mathpe_jax.data.synthetic import TASKS
+from mathpe_jax.model.config import DTYPES
+from mathpe_jax.pe import check_pe_options, pe_class
+
+
+class ConfigError(ValueError):
+    """A config value that cannot run; the message names the key."""
+
+
+def _require(ok: bool, key: str, value: Any, why: str) -> None:
+    if not ok:
+        raise ConfigError(f"config.{key}={value!r}: {why}")
+
+
+def _positive_int(c: ConfigDict, key: str, allow_zero: bool = False) -> None:
+    value = c
+    for part in key.split("."):
+        value = value[part]
+    low = 0 if allow_zero else 1
+    _require(isinstance(value, int) and value >= low, key, value, f"must be an integer >= {low}")
+
+
+def validate(c: ConfigDict) -> None:
+    """Raises ConfigError for the first invalid field of the run config ``c``."""
+    m = c.model
+    for key in ("width", "num_layers", "num_heads", "num_kv_heads", "mlp_dim", "max_len"):
+        _positive_int(c, f"model.{key}")
+    _positive_int(c, "model.head_dim", allow_zero=True)
+    if not m.head_dim:
+        _require(m.width % m.num_heads == 0, "model.num_heads", m.num_heads, f"must divide model.width={m.width}")
+    _require(m.num_heads % m.num_kv_heads == 0, "model.num_kv_heads", m.num_kv_heads,
+             f"must divide model.num_heads={m.num_heads}")
+    for key in ("dtype", "param_dtype"):
+        _require(m[key] in DTYPES, f"model.{key}", m[key], f"must be one of {sorted(DTYPES)}")
+    _require(m.attention_impl in ("xla", "cudnn"), "model.attention_impl", m.attention_impl, "must be 'xla' or 'cudnn'")
+    options = {k: v for k, v in m.pe.items() if k != "name"}
+    try:
+        pe_class(m.pe.name)
+        check_pe_options(m.pe.name, options)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+    t = c.task
+    _require(t.name in TASKS, "task.name", t.name, f"unknown task; known: {sorted(TASKS)}")
+    lo, hi = t.train_lengths
+    _require(isinstance(lo, int) and 1 <= lo <= hi, "task.train_lengths", tuple(t.train_lengths),
+             "must be an inclusive range (low, high) with 1 <= low <= high")
+    for n in t.test_lengths:
+        _require(isinstance(n, int) and n >= 1, "task.test_lengths", tuple(t.test_lengths), "lengths must be integers >= 1")
+    _require(t.bos or not pe_class(m.pe.name).requires_bos, "task.bos", t.bos, f"PE {m.pe.name!r} needs a BOS token")
+
+    for key in ("steps", "log_every", "checkpoint_every", "keep_checkpoints", "warmup_steps"):
+        _positive_int(c, f"train.{key}", allow_zero=key in ("steps", "warmup_steps"))
+    _positive_int(c, "train.batch_size")
+    _positive_int(c, "train.grad_accum")
+    _require(c.train.batch_size % c.train.grad_accum == 0, "train.grad_accum", c.train.grad_accum,
+             f"must divide train.batch_size={c.train.batch_size}")
+    _require(c.train.learning_rate > 0, "train.learning_rate", c.train.learning_rate, "must be > 0")
+    _require(0 <= c.train.end_lr_ratio <= 1, "train.end_lr_ratio", c.train.end_lr_ratio, "must be in [0, 1]")
+    _require(c.train.clip_norm > 0, "train.clip_norm", c.train.clip_norm, "must be > 0")
+    _positive_int(c, "eval.examples_per_length", allow_zero=True)
+    _positive_int(c, "eval.batch_size")
+
+    for axis in ("fsdp", "tensor"):
+        _positive_int(c, f"mesh.{axis}")
+    _require(c.mesh.data == -1 or (isinstance(c.mesh.data, int) and c.mesh.data >= 1), "mesh.data", c.mesh.data,
+             "must be -1 (all remaining devices) or an integer >= 1")

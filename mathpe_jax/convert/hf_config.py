@@ -1,0 +1,134 @@
+"""Hugging Face ``config.json`` <-> ``ModelConfig``, in both the transformers 4.x and 5.x spellings.
+
+4.x writes ``rope_theta`` and ``rope_scaling`` at the top level and ``torch_dtype``; 5.x nests them
+in ``rope_parameters`` and writes ``dtype``. Both are read; an export keeps the template's spelling.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mathpe_jax.convert.architectures import architecture
+from mathpe_jax.convert.errors import ConversionError
+from mathpe_jax.model.config import DTYPES, ModelConfig
+
+ROPE_TYPES = ("default", "linear", "llama3")
+DTYPE_KEYS = ("dtype", "torch_dtype")  # transformers 5.x, 4.x
+# Fields a Hugging Face config cannot express; they never make a model unexportable.
+RUNTIME_FIELDS = ("dtype", "param_dtype", "attention_impl")
+
+
+def read_hf_config(directory: str | Path) -> dict[str, Any]:
+    """The parsed ``config.json`` of a Hugging Face model directory."""
+    path = Path(directory) / "config.json"
+    if not path.is_file():
+        raise ConversionError(f"no config.json in {directory}")
+    return json.loads(path.read_text())
+
+
+def _required(hf: Mapping[str, Any], key: str) -> Any:
+    if hf.get(key) is None:
+        raise ConversionError(f"config.json has no {key!r} (model_type={hf.get('model_type')!r})")
+    return hf[key]
+
+
+def rope_options(hf: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """Options of our ``rope`` PE reproducing the checkpoint's rotary embedding."""
+    params = {**(hf.get("rope_scaling") or {}), **(hf.get("rope_parameters") or {})}
+    if any(isinstance(v, Mapping) for v in params.values()):
+        raise ConversionError(f"per-layer-type rope_parameters are not supported: {sorted(params)}")
+    theta = float(params.get("rope_theta", hf.get("rope_theta", 10000.0)))
+    kind = params.get("rope_type", params.get("type", "default"))
+    if kind not in ROPE_TYPES:
+        raise ConversionError(f"unsupported rope scaling rope_type={kind!r}; supported: {ROPE_TYPES}")
+    if float(params.get("partial_rotary_factor", hf.get("partial_rotary_factor", 1.0))) != 1.0:
+        raise ConversionError("partial_rotary_factor != 1 is not supported for this architecture")
+
+    def need(key: str) -> float:
+        if key not in params:
+            raise ConversionError(f"rope scaling rope_type={kind!r} needs {key!r} in config.json")
+        return float(params[key])
+
+    options: dict[str, Any] = {"base": theta}
+    if kind == "linear":
+        options.update(scaling="linear", factor=need("factor"))
+    elif kind == "llama3":
+        options.update(
+            scaling="llama3",
+            factor=need("factor"),
+            low_freq_factor=need("low_freq_factor"),
+            high_freq_factor=need("high_freq_factor"),
+            original_max_len=int(need("original_max_position_embeddings")),
+        )
+    return tuple(sorted(options.items()))
+
+
+def _check_dtype(dtype: str) -> None:
+    if dtype not in DTYPES:
+        raise ConversionError(f"dtype={dtype!r} is not one of {sorted(DTYPES)}")
+
+
+def _config_fields(hf: Mapping[str, Any], dtype: str) -> ModelConfig:
+    _check_dtype(dtype)
+    arch = architecture(_required(hf, "model_type"))
+    act = hf.get("hidden_act", "silu")
+    if act != "silu":
+        raise ConversionError(f"hidden_act={act!r} is not supported; the MLP is SwiGLU (silu)")
+    width, heads = _required(hf, "hidden_size"), _required(hf, "num_attention_heads")
+    return ModelConfig(
+        vocab_size=_required(hf, "vocab_size"),
+        width=width,
+        num_layers=_required(hf, "num_hidden_layers"),
+        num_heads=heads,
+        num_kv_heads=hf.get("num_key_value_heads") or heads,
+        mlp_dim=_required(hf, "intermediate_size"),
+        head_dim=hf.get("head_dim") or width // heads,
+        max_len=_required(hf, "max_position_embeddings"),
+        norm_eps=float(hf.get("rms_norm_eps", 1e-6)),
+        tie_embeddings=bool(hf.get("tie_word_embeddings", False)),
+        qkv_bias=arch.qkv_bias(hf),
+        pe_name="rope",
+        pe_options=rope_options(hf),
+        dtype=dtype,
+        param_dtype=dtype,
+    )
+
+
+def model_config(hf: Mapping[str, Any], *, dtype: str = "float32") -> ModelConfig:
+    """Our ``ModelConfig`` for a Hugging Face config; params and activations in ``dtype``.
+
+    A sliding attention window shorter than the context is accepted with a warning: attention here
+    is always full, so outputs agree with the original only up to the window length.
+    """
+    cfg = _config_fields(hf, dtype)
+    window = hf.get("sliding_window")
+    sliding = hf["model_type"] == "mistral" or hf.get("use_sliding_window", False)
+    if sliding and window is not None and window < cfg.max_len:
+        warnings.warn(
+            f"{hf['model_type']} sliding_window={window} < max_position_embeddings={cfg.max_len}: "
+            f"attention here is full, so outputs differ from the original beyond {window} tokens",
+            stacklevel=2,
+        )
+    return cfg
+
+
+def exported_hf_config(template: Mapping[str, Any], cfg: ModelConfig, dtype: str) -> dict[str, Any]:
+    """``template`` with ``dtype`` recorded; refuses a model the template does not describe.
+
+    The check catches, for example, a model whose PE was swapped for one a Hugging Face
+    architecture cannot express.
+    """
+    _check_dtype(dtype)
+    described = _config_fields(template, cfg.param_dtype)
+    for field in ModelConfig.__dataclass_fields__:
+        if field not in RUNTIME_FIELDS and getattr(cfg, field) != getattr(described, field):
+            raise ConversionError(
+                f"model.{field}={getattr(cfg, field)!r} differs from the Hugging Face config's "
+                f"{getattr(described, field)!r}; a {template['model_type']} checkpoint cannot express it"
+            )
+    key = next((k for k in DTYPE_KEYS if k in template), DTYPE_KEYS[0])
+    return {**template, key: dtype}

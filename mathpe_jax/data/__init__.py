@@ -1,0 +1,1 @@
+"""Tokenizers, synthetic tasks with length splits, math datasets and batching."""

@@ -1,0 +1,57 @@
+"""The tokenizer interface and the character tokenizer of the synthetic tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+
+class Tokenizer(Protocol):
+    """What the data pipeline, the decoder and the evaluation need from any tokenizer."""
+
+    pad_id: int
+    bos_id: int
+    eos_id: int
+
+    @property
+    def vocab_size(self) -> int: ...
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` without BOS or EOS."""
+        ...
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """Text of ``ids``, special tokens dropped."""
+        ...
+
+
+SYNTHETIC_ALPHABET = "0123456789+-*=|> "
+
+
+class CharTokenizer:
+    """One id per character of a fixed alphabet, after PAD=0, BOS=1 and EOS=2.
+
+    A fixed alphabet (not one learned from data) keeps ids identical across tasks and runs, so a
+    checkpoint trained on one synthetic task can be evaluated on another.
+    """
+
+    pad_id, bos_id, eos_id = 0, 1, 2
+
+    def __init__(self, alphabet: str = SYNTHETIC_ALPHABET):
+        if len(set(alphabet)) != len(alphabet):
+            raise ValueError(f"tokenizer alphabet has repeated characters: {alphabet!r}")
+        self.alphabet = alphabet
+        self._ids = {ch: i + 3 for i, ch in enumerate(alphabet)}
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.alphabet) + 3
+
+    def encode(self, text: str) -> list[int]:
+        try:
+            return [self._ids[ch] for ch in text]
+        except KeyError as err:
+            raise ValueError(f"character {err.args[0]!r} is not in the tokenizer alphabet {self.alphabet!r}") from None
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return "".join(self.alphabet[i - 3] for i in ids if 3 <= i < self.vocab_size)

@@ -1,0 +1,66 @@
+"""The jitted training step: masked next-token loss, gradient accumulation, optimizer update.
+
+Only the trainable part of the model is differentiated and has optimizer state; the rest (a
+frozen base under LoRA, for example) is an input that is read and never written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx, struct
+
+from mathpe_jax.data.batching import Batch
+
+
+@struct.dataclass
+class TrainState:
+    step: jax.Array
+    params: nnx.State  # the trainable variables
+    opt_state: optax.OptState
+
+
+def masked_loss_sum(logits: jax.Array, targets: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Sum of token cross-entropies where ``mask`` is 1, and the number of such tokens."""
+    losses = optax.softmax_cross_entropy_with_integer_labels(logits, targets)
+    return jnp.sum(losses * mask), jnp.sum(mask)
+
+
+def make_train_step(
+    graphdef: nnx.GraphDef, tx: optax.GradientTransformation, grad_accum: int
+) -> Callable[[TrainState, nnx.State, Batch], tuple[TrainState, dict[str, jax.Array]]]:
+    """``step(state, frozen, batch) -> (state, metrics)``; the batch is split into ``grad_accum``
+    micro-batches whose gradients are summed, so the update equals the one of the whole batch."""
+
+    def loss_fn(params, frozen, micro: Batch):
+        model = nnx.merge(graphdef, params, frozen)
+        logits = model(micro.inputs, micro.positions).logits
+        return masked_loss_sum(logits, micro.targets, micro.loss_mask)
+
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+    def step(state: TrainState, frozen: nnx.State, batch: Batch):
+        micro_batches = jax.tree.map(lambda x: x.reshape(grad_accum, -1, *x.shape[1:]), batch)
+
+        def accumulate(carry, micro):
+            grads, loss_sum, count = carry
+            (l_sum, n), g = grad_fn(state.params, frozen, micro)
+            return (jax.tree.map(jnp.add, grads, g), loss_sum + l_sum, count + n), None
+
+        zeros = jax.tree.map(jnp.zeros_like, state.params)
+        (grads, loss_sum, count), _ = jax.lax.scan(accumulate, (zeros, 0.0, 0.0), micro_batches)
+        count = jnp.maximum(count, 1.0)
+        grads = jax.tree.map(lambda g: g / count, grads)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = {
+            "loss": loss_sum / count,
+            "grad_norm": optax.global_norm(grads),
+            "tokens": jnp.sum(batch.positions >= 0),
+        }
+        return TrainState(state.step + 1, params, opt_state), metrics
+
+    return step

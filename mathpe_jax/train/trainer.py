@@ -1,0 +1,126 @@
+"""The training loop: sharded state, the jitted step, checkpoints, logs, resume and SIGTERM.
+
+Batches come from ``batch_fn(step)``, a pure function of the step, so resuming needs no data
+iterator state and reproduces an uninterrupted run exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from absl import logging
+from flax import nnx
+
+from mathpe_jax.data.batching import Batch
+from mathpe_jax.parallel.mesh import to_global
+from mathpe_jax.parallel.sharding import state_shardings
+from mathpe_jax.train.checkpoint import Checkpoints
+from mathpe_jax.train.logging import MetricsLog, Progress
+from mathpe_jax.train.optimizer import learning_rate_schedule, make_optimizer
+from mathpe_jax.train.step import TrainState, make_train_step
+
+
+@dataclasses.dataclass
+class TrainResult:
+    step: int
+    final_loss: float
+    tokens_per_second: float
+    wall_seconds: float
+    interrupted: bool  # stopped by SIGTERM before the last step (checkpoint saved)
+
+
+class _StopFlag:
+    """Turns SIGTERM (PBS walltime, qdel) into a flag the loop checks between steps."""
+
+    def __init__(self):
+        self.raised = False
+        self._previous = None
+
+    def __enter__(self):
+        def handler(signum, frame):
+            del frame
+            logging.warning("received signal %d: saving a checkpoint and stopping", signum)
+            self.raised = True
+
+        self._previous = signal.signal(signal.SIGTERM, handler)
+        return self
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGTERM, self._previous)
+
+
+def train(
+    model: nnx.Module,
+    batch_fn: Callable[[int], Batch],
+    train_config: Mapping[str, Any],
+    workdir: str | Path,
+    mesh: jax.sharding.Mesh,
+    trainable: Any = nnx.Param,
+) -> TrainResult:
+    """Trains the ``trainable`` variables of ``model`` in place for ``train_config['steps']`` steps.
+
+    Resumes from the newest good checkpoint in ``workdir``; on SIGTERM saves and returns early.
+    """
+    total_steps = train_config["steps"]
+    tx = make_optimizer(train_config)
+    schedule = learning_rate_schedule(train_config)
+    graphdef, params, frozen = nnx.split(model, trainable, ...)
+    params = jax.device_put(params, state_shardings(params, mesh))
+    state = TrainState(np.int32(0), params, jax.jit(tx.init)(params))
+
+    checkpoints = Checkpoints(workdir, train_config["checkpoint_every"], train_config["keep_checkpoints"])
+    restored = checkpoints.restore_latest(jax.tree.map(ocp.utils.to_shape_dtype_struct, state))
+    if restored is not None:
+        start, state = restored
+        logging.info("resumed from checkpoint step %d", start)
+    else:
+        start = 0
+    is_chief = jax.process_index() == 0
+    log = MetricsLog(workdir, resume_step=start, enabled=is_chief)
+    step_fn = jax.jit(make_train_step(graphdef, tx, train_config["grad_accum"]), donate_argnums=(0,))
+    progress = Progress(start, total_steps)
+    t0 = time.perf_counter()
+    last_loss = float("nan")
+    interrupted = False
+    with _StopFlag() as stop:
+        for step in range(start, total_steps):
+            host_batch = batch_fn(step)
+            state, metrics = step_fn(state, frozen, to_global(mesh, host_batch))
+            done = step + 1
+            if step == start:
+                jax.block_until_ready(metrics)
+                progress.start(done)
+            else:
+                progress.add_tokens(int((host_batch.positions >= 0).sum()))
+            if done % train_config["log_every"] == 0 or done == total_steps:
+                values = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                last_loss = values["loss"]
+                values.update(lr=float(schedule(step)), tokens_per_second=progress.tokens_per_second())
+                log.write(done, values)
+                if is_chief:
+                    progress.report(done, values["loss"], values["lr"])
+            checkpoints.save(done, state, force=done == total_steps or stop.raised)
+            if stop.raised and done < total_steps:
+                interrupted = True
+                break
+    if np.isnan(last_loss):
+        last_loss = log.last("loss")
+    checkpoints.wait()
+    checkpoints.close()
+    log.close()
+    nnx.update(model, state.params)
+    return TrainResult(
+        step=int(state.step),
+        final_loss=last_loss,
+        tokens_per_second=progress.tokens_per_second(),
+        wall_seconds=time.perf_counter() - t0,
+        interrupted=interrupted,
+    )

@@ -1,0 +1,88 @@
+"""config.json -> ModelConfig for transformers 4.x and 5.x spellings, and its one-line refusals."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from mathpe_jax.convert import ConversionError
+from mathpe_jax.convert.hf_config import exported_hf_config, model_config
+
+BASE = {
+    "model_type": "llama",
+    "vocab_size": 512,
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "max_position_embeddings": 1024,
+}
+
+
+def test_transformers_4_spelling():
+    hf = {**BASE, "rope_theta": 500000.0, "rope_scaling": {"type": "linear", "factor": 2.0}, "torch_dtype": "bfloat16"}
+    cfg = model_config(hf)
+    assert dict(cfg.pe_options) == {"base": 500000.0, "scaling": "linear", "factor": 2.0}
+    assert cfg.num_kv_heads == 4 and cfg.head_dim == 16 and not cfg.tie_embeddings and cfg.param_dtype == "float32"
+    assert exported_hf_config(hf, cfg, "float32")["torch_dtype"] == "float32"
+
+
+def test_transformers_5_spelling():
+    rope = {
+        "rope_type": "llama3",
+        "rope_theta": 500000.0,
+        "factor": 32.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 8192,
+    }
+    hf = {**BASE, "rope_parameters": rope, "dtype": "bfloat16", "num_key_value_heads": 2, "head_dim": 32}
+    cfg = model_config(hf, dtype="bfloat16")
+    assert dict(cfg.pe_options) == {
+        "base": 500000.0,
+        "scaling": "llama3",
+        "factor": 32.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_len": 8192,
+    }
+    assert (cfg.num_kv_heads, cfg.head_dim, cfg.max_len, cfg.dtype) == (2, 32, 1024, "bfloat16")
+    assert "torch_dtype" not in exported_hf_config(hf, cfg, "float32")
+
+
+def test_qwen2_has_qkv_bias():
+    assert model_config({**BASE, "model_type": "qwen2"}).qkv_bias
+
+
+def test_short_sliding_window_warns_and_long_one_does_not():
+    with pytest.warns(UserWarning, match="sliding_window=256"):
+        model_config({**BASE, "model_type": "mistral", "sliding_window": 256})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model_config({**BASE, "model_type": "mistral", "sliding_window": 4096})
+        model_config({**BASE, "model_type": "qwen2", "sliding_window": 256, "use_sliding_window": False})
+
+
+@pytest.mark.parametrize(
+    "changes, culprit",
+    [
+        ({"model_type": "gpt2"}, "model_type='gpt2'"),
+        ({"rope_scaling": {"rope_type": "yarn", "factor": 4.0}}, "rope_type='yarn'"),
+        ({"rope_parameters": {"rope_type": "dynamic", "factor": 2.0}}, "rope_type='dynamic'"),
+        ({"hidden_act": "gelu"}, "hidden_act='gelu'"),
+        ({"attention_bias": True}, "attention_bias=True"),
+        ({"model_type": "internlm2", "bias": True}, "bias=True"),
+        ({"intermediate_size": None}, "'intermediate_size'"),
+    ],
+)
+def test_unsupported_configs_stop_with_one_line(changes, culprit):
+    with pytest.raises(ConversionError, match=culprit) as err:
+        model_config({**BASE, **changes})
+    assert "\n" not in str(err.value)
+
+
+def test_export_refuses_a_model_the_config_does_not_describe():
+    cfg = model_config(BASE).replace(pe_name="alibi", pe_options=())
+    with pytest.raises(ConversionError, match="model.pe_name='alibi'"):
+        exported_hf_config(BASE, cfg, "float32")

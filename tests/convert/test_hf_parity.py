@@ -1,0 +1,62 @@
+"""Converted llama / mistral / qwen2 models compute what transformers computes.
+
+Tolerance: float32 logits within atol 1e-4. Both sides run the same float32 arithmetic in a
+different order (XLA vs PyTorch kernels, softmax and RMSNorm reductions), which leaves differences
+of ~1e-5 on these logits (|logit| ~ 4); a wrong weight layout, RoPE convention or head grouping
+moves them by ~1e-1 or more.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from transformers import AutoModelForCausalLM
+
+from mathpe_jax.convert import load_hf
+from mathpe_jax.convert.safetensors_io import INDEX
+from tests.convert.tiny_hf import CONFIGS, hf_greedy, hf_logits, our_greedy, our_logits, save_hf, tiny_hf_model
+
+ATOL = 1e-4
+GREEDY_STEPS = 32
+
+
+@pytest.mark.parametrize("model_type", sorted(CONFIGS))
+def test_logits_and_greedy_match_transformers(model_type, hf_dirs, prompt):
+    reference = AutoModelForCausalLM.from_pretrained(hf_dirs[model_type]).eval()
+    model, _, hf_config = load_hf(hf_dirs[model_type])
+    assert hf_config["model_type"] == model_type
+    assert (hf_dirs[model_type] / INDEX).is_file() == (model_type == "mistral")  # one sharded checkpoint
+    np.testing.assert_allclose(our_logits(model, prompt), hf_logits(reference, prompt), rtol=0, atol=ATOL)
+    np.testing.assert_array_equal(our_greedy(model, prompt, GREEDY_STEPS), hf_greedy(reference, prompt, GREEDY_STEPS))
+
+
+@pytest.mark.parametrize(
+    "rope_scaling",
+    [
+        {"rope_type": "linear", "factor": 4.0},
+        {
+            "rope_type": "llama3",
+            "factor": 8.0,
+            "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 64,  # puts the tiny model's wavelengths on both sides
+        },
+    ],
+    ids=lambda s: s["rope_type"],
+)
+def test_scaled_rope_matches_transformers(rope_scaling, tmp_path, prompt):
+    reference = tiny_hf_model("llama", num_hidden_layers=1, rope_scaling=rope_scaling, rope_theta=500000.0)
+    model, cfg, _ = load_hf(save_hf(reference, tmp_path))
+    assert dict(cfg.pe_options)["scaling"] == rope_scaling["rope_type"]
+    np.testing.assert_allclose(our_logits(model, prompt), hf_logits(reference, prompt), rtol=0, atol=ATOL)
+
+
+def test_bfloat16_conversion_keeps_values_and_dtype(hf_dirs):
+    model, cfg, _ = load_hf(hf_dirs["llama"], dtype="bfloat16")
+    full, _, _ = load_hf(hf_dirs["llama"])
+    kernel = model.layers[0].attn.q_proj.kernel[...]
+    assert cfg.param_dtype == cfg.dtype == "bfloat16" and kernel.dtype.name == "bfloat16"
+    np.testing.assert_array_equal(
+        np.asarray(kernel, np.float32),
+        np.asarray(full.layers[0].attn.q_proj.kernel[...].astype(kernel.dtype), np.float32),
+    )

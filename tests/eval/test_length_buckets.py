@@ -1,0 +1,55 @@
+"""Tertile edges and length buckets."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from mathpe_jax.eval.length_buckets import (
+    BUCKETS,
+    accuracy_by_bucket,
+    length_bucket,
+    tertile_edges,
+)
+
+
+def test_tertile_edges() -> None:
+    assert tertile_edges(list(range(1, 10))) == pytest.approx((11 / 3, 19 / 3))
+    assert tertile_edges([5]) == (5.0, 5.0)
+    with pytest.raises(ValueError):
+        tertile_edges([])
+
+
+def test_length_bucket_edges_are_inclusive_upper_bounds() -> None:
+    edges = (10.0, 20.0)
+    assert [length_bucket(n, edges) for n in (0, 10, 10.5, 20, 21)] == [
+        "short",
+        "short",
+        "medium",
+        "medium",
+        "long",
+    ]
+    with pytest.raises(ValueError):
+        length_bucket(5, (20.0, 10.0))
+
+
+def test_tertiles_give_balanced_buckets() -> None:
+    lengths = list(range(300))
+    edges = tertile_edges(lengths)
+    counts = {name: sum(length_bucket(n, edges) == name for n in lengths) for name in BUCKETS}
+    assert counts == {"short": 100, "medium": 100, "long": 100}
+
+
+def test_accuracy_by_bucket() -> None:
+    lengths = [1, 2, 3, 10, 11, 12, 50, 60, 70]
+    correct = [True, True, True, True, False, False, False, False, False]
+    result = accuracy_by_bucket(lengths, correct)
+    assert result["short"] == {"n": 3, "accuracy": 1.0}
+    assert result["medium"] == {"n": 3, "accuracy": pytest.approx(1 / 3)}
+    assert result["long"] == {"n": 3, "accuracy": 0.0}
+    fixed = accuracy_by_bucket([1, 2], [True, False], edges=(5.0, 10.0))
+    assert fixed["short"] == {"n": 2, "accuracy": 0.5}
+    assert fixed["long"]["n"] == 0 and math.isnan(fixed["long"]["accuracy"])
+    with pytest.raises(ValueError):
+        accuracy_by_bucket([1, 2], [True])

@@ -1,0 +1,57 @@
+"""Tiny run configs and a subprocess runner for the end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO_ROOT
+
+# A model and budget small enough for seconds per run on a 2-core CPU.
+TINY_OVERRIDES = {
+    "model.width": 32,
+    "model.num_layers": 2,
+    "model.num_heads": 2,
+    "model.num_kv_heads": 1,
+    "model.mlp_dim": 64,
+    "model.max_len": 64,
+    "task.train_lengths": (1, 2),
+    "task.test_lengths": (3,),
+    "train.steps": 20,
+    "train.batch_size": 16,
+    "train.log_every": 5,
+    "train.checkpoint_every": 10,
+    "train.warmup_steps": 2,
+    "eval.examples_per_length": 8,
+    "eval.batch_size": 8,
+}
+
+
+def tiny_config(name: str = "rope", **overrides):
+    """The config file ``configs/<name>.py`` with the tiny overrides applied (in-process runs)."""
+    import importlib
+
+    config = importlib.import_module(f"configs.{name}").get_config()
+    for key, value in {**TINY_OVERRIDES, **overrides}.items():
+        node = config
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return config
+
+
+def main_command(workdir: Path, config: str = "rope", **overrides) -> list[str]:
+    args = [sys.executable, "-m", "mathpe_jax.main", f"--config=configs/{config}.py", f"--workdir={workdir}"]
+    for key, value in {**TINY_OVERRIDES, **overrides}.items():
+        args.append(f"--config.{key}={value}")
+    return args
+
+
+def run_main(workdir: Path, config: str = "rope", timeout: float = 300, **overrides) -> subprocess.CompletedProcess:
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    return subprocess.run(
+        main_command(workdir, config, **overrides), cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )

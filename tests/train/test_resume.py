@@ -1,0 +1,106 @@
+"""Interrupted runs resume to the same result as uninterrupted ones.
+
+Tolerance: exact equality. A resumed run restores the parameters and the optimizer state bit for
+bit, sees the same batches (a function of seed and step) and runs the same compiled program on
+the same CPU, so nothing can differ.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from tests.conftest import REPO_ROOT
+from tests.helpers_run import main_command, run_main
+
+STEPS = 300  # long enough that a kill after the first checkpoint lands mid-run
+
+
+def final_params(workdir: Path, step: int) -> dict:
+    restored = ocp.StandardCheckpointer().restore(workdir / "checkpoints" / str(step) / "default")
+    return restored["params"]
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    ra, rb = (json.loads((w / "results.json").read_text()) for w in (a, b))
+    assert ra["eval"] == rb["eval"]
+    assert ra["train"]["final_loss"] == rb["train"]["final_loss"]
+    import jax
+
+    pa, pb = final_params(a, STEPS), final_params(b, STEPS)
+    for x, y in zip(jax.tree.leaves(pa), jax.tree.leaves(pb), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def start_and_wait_for_checkpoint(workdir: Path, **overrides) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        main_command(workdir, **overrides), cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    first = workdir / "checkpoints" / "10"
+    deadline = time.time() + 240
+    while not first.exists():
+        assert proc.poll() is None, proc.stderr.read()[-3000:]
+        assert time.time() < deadline, "no checkpoint within 240 s"
+        time.sleep(0.05)
+    return proc
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("full")
+    done = run_main(workdir, **{"train.steps": STEPS})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return workdir
+
+
+def test_sigkill_then_rerun_equals_uninterrupted(tmp_path, uninterrupted):
+    proc = start_and_wait_for_checkpoint(tmp_path, **{"train.steps": STEPS})
+    proc.kill()
+    proc.wait()
+    assert not (tmp_path / "results.json").exists()
+    again = run_main(tmp_path, **{"train.steps": STEPS})
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resumed from checkpoint step" in again.stderr
+    assert_same_run(tmp_path, uninterrupted)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps))  # one line per logged step after the resume
+
+
+def test_sigterm_saves_and_exits_cleanly_then_resumes(tmp_path, uninterrupted):
+    proc = start_and_wait_for_checkpoint(tmp_path, **{"train.steps": STEPS})
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr[-3000:]
+    assert "run the same command again to resume" in stderr
+    saved = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
+    assert saved and saved[-1] < STEPS
+    assert not (tmp_path / "results.json").exists()
+    again = run_main(tmp_path, **{"train.steps": STEPS})
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"resumed from checkpoint step {saved[-1]}" in again.stderr
+    assert_same_run(tmp_path, uninterrupted)
+
+
+def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, uninterrupted):
+    import shutil
+
+    shutil.copytree(uninterrupted, tmp_path / "run")
+    run = tmp_path / "run"
+    latest = run / "checkpoints" / str(STEPS)
+    for f in latest.rglob("*"):
+        if f.is_file():
+            f.write_bytes(b"\x00garbage")
+    (run / "results.json").unlink()
+    again = run_main(run, **{"train.steps": STEPS})
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"checkpoint step {STEPS} is unreadable" in again.stderr
+    assert (run / "checkpoints_corrupt" / str(STEPS)).is_dir()
+    assert f"resumed from checkpoint step {STEPS - 10}" in again.stderr
+    assert_same_run(run, uninterrupted)
