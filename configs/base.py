@@ -34,6 +34,23 @@ def get_config() -> ConfigDict:
     c.task.train_lengths = (1, 5)  # inclusive range
     c.task.test_lengths = (6, 7, 8)  # out of distribution
     c.task.bos = True
+    # Text datasets (task.name "gsm8k" or "math") only:
+    c.task.source = ""  # directory holding <name>/<split>.jsonl, or a hub id; "" = ../shared/data
+    c.task.template = "cot"  # prompt template: cot | plain | none
+    c.task.max_len = 512  # longest training sequence in tokens; longer examples are dropped
+    c.task.train_limit = 0  # 0 = every training problem
+    c.task.vocab_size = 2000  # SentencePiece vocabulary trained for from-scratch text runs
+
+    # Start from a pretrained checkpoint instead of random weights.
+    c.init = ConfigDict()
+    c.init.hf_dir = ""  # Hugging Face model directory or hub id ("" = train from scratch)
+
+    c.lora = ConfigDict()
+    c.lora.rank = 0  # 0 = no LoRA (all parameters train)
+    c.lora.alpha = 16.0
+    c.lora.dropout = 0.0
+    c.lora.target_modules = r".*attn\.(q|k|v|o)_proj"
+    c.lora.train_pe = True  # the PE's own parameters (if any) train with the adapters
 
     c.train = ConfigDict()
     c.train.steps = 2000
@@ -51,6 +68,8 @@ def get_config() -> ConfigDict:
     c.eval = ConfigDict()
     c.eval.examples_per_length = 256
     c.eval.batch_size = 256
+    c.eval.limit = 0  # text datasets: evaluate the first N test problems (0 = all)
+    c.eval.max_new_tokens = 256  # text datasets: generation budget per problem
 
     c.mesh = ConfigDict()
     c.mesh.data = -1  # -1: all devices not used by the other axes

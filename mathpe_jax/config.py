@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 from ml_collections import ConfigDict
 
 from mathpe_jax.data.synthetic import TASKS
+from mathpe_jax.experiment import MATH_DATASETS
 from mathpe_jax.model.config import DTYPES
 from mathpe_jax.pe import check_pe_options, pe_class
+
+
+TEMPLATES = ("cot", "plain", "none")
+HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 
 
 class ConfigError(ValueError):
@@ -49,12 +56,21 @@ def validate(c: ConfigDict) -> None:
         raise ConfigError(str(err)) from None
 
     t = c.task
-    _require(t.name in TASKS, "task.name", t.name, f"unknown task; known: {sorted(TASKS)}")
-    lo, hi = t.train_lengths
-    _require(isinstance(lo, int) and 1 <= lo <= hi, "task.train_lengths", tuple(t.train_lengths),
-             "must be an inclusive range (low, high) with 1 <= low <= high")
-    for n in t.test_lengths:
-        _require(isinstance(n, int) and n >= 1, "task.test_lengths", tuple(t.test_lengths), "lengths must be integers >= 1")
+    known = sorted(TASKS) + list(MATH_DATASETS)
+    _require(t.name in known, "task.name", t.name, f"unknown task; known: {known}")
+    if t.name in TASKS:
+        lo, hi = t.train_lengths
+        _require(isinstance(lo, int) and 1 <= lo <= hi, "task.train_lengths", tuple(t.train_lengths),
+                 "must be an inclusive range (low, high) with 1 <= low <= high")
+        for n in t.test_lengths:
+            _require(isinstance(n, int) and n >= 1, "task.test_lengths", tuple(t.test_lengths),
+                     "lengths must be integers >= 1")
+    else:
+        _require(t.template in TEMPLATES, "task.template", t.template, f"must be one of {TEMPLATES}")
+        _positive_int(c, "task.max_len")
+        _positive_int(c, "task.train_limit", allow_zero=True)
+        _positive_int(c, "eval.max_new_tokens")
+        _positive_int(c, "eval.limit", allow_zero=True)
     _require(t.bos or not pe_class(m.pe.name).requires_bos, "task.bos", t.bos, f"PE {m.pe.name!r} needs a BOS token")
 
     for key in ("steps", "log_every", "checkpoint_every", "keep_checkpoints", "warmup_steps"):
@@ -68,6 +84,15 @@ def validate(c: ConfigDict) -> None:
     _require(c.train.clip_norm > 0, "train.clip_norm", c.train.clip_norm, "must be > 0")
     _positive_int(c, "eval.examples_per_length", allow_zero=True)
     _positive_int(c, "eval.batch_size")
+
+    _positive_int(c, "lora.rank", allow_zero=True)
+    if c.lora.rank:
+        _require(bool(c.init.hf_dir), "init.hf_dir", c.init.hf_dir, "LoRA (lora.rank > 0) needs a pretrained checkpoint")
+        _require(c.lora.alpha > 0, "lora.alpha", c.lora.alpha, "must be > 0")
+        _require(0 <= c.lora.dropout < 1, "lora.dropout", c.lora.dropout, "must be in [0, 1)")
+    if c.init.hf_dir and not Path(c.init.hf_dir).is_dir():
+        _require(HUB_ID.fullmatch(c.init.hf_dir) is not None, "init.hf_dir", c.init.hf_dir,
+                 "is neither a directory nor a hub id (owner/name)")
 
     for axis in ("fsdp", "tensor"):
         _positive_int(c, f"mesh.{axis}")

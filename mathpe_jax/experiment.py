@@ -1,44 +1,127 @@
-"""What a run config turns into: tokenizer, model, training batches, evaluation.
+"""What a run config turns into: tokenizer, model, training batches, trainable set, evaluation.
 
-``main.py`` wires these pieces; tests build them directly.
+``main.py`` wires these pieces; tests build them directly. A run is either a synthetic task
+(character tokenizer, fresh model) or a math dataset (GSM8K / MATH) with a tokenizer and model
+that come from a Hugging Face checkpoint (``init.hf_dir``) or are trained from scratch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
+from absl import logging
 from flax import nnx
 from ml_collections import ConfigDict
 
 from mathpe_jax.data.batching import Batch, sft_batch
-from mathpe_jax.data.synthetic import train_examples
+from mathpe_jax.data.synthetic import TASKS, train_examples
 from mathpe_jax.data.tokenizer import CharTokenizer, Tokenizer
+from mathpe_jax.model import lora
 from mathpe_jax.model.config import ModelConfig
 from mathpe_jax.model.transformer import Decoder
 from mathpe_jax.parallel.sharding import create_sharded
 
+MATH_DATASETS = ("gsm8k", "math")
 
-def build_tokenizer(config: ConfigDict) -> Tokenizer:
-    del config
-    return CharTokenizer()
+
+def is_synthetic(config: ConfigDict) -> bool:
+    return config.task.name in TASKS
+
+
+def pe_options(config: ConfigDict) -> dict[str, Any]:
+    return {k: v for k, v in config.model.pe.items() if k != "name"}
+
+
+def lora_config(config: ConfigDict) -> lora.LoRAConfig | None:
+    if not config.lora.rank:
+        return None
+    c = config.lora
+    return lora.LoRAConfig(c.rank, c.alpha, c.dropout, c.target_modules, c.train_pe)
+
+
+def build_tokenizer(config: ConfigDict, workdir: Path) -> Tokenizer:
+    """The checkpoint's tokenizer, the character tokenizer of synthetic tasks, or a SentencePiece
+    model trained once on the training set and kept in the run directory."""
+    if config.init.hf_dir:
+        from mathpe_jax.data.hf_tokenizer import HFTokenizer
+
+        return HFTokenizer(config.init.hf_dir)
+    if is_synthetic(config):
+        return CharTokenizer()
+    from mathpe_jax.data.sentencepiece_tokenizer import SentencePieceTokenizer, train_sentencepiece
+
+    model_file = workdir / "tokenizer.model"
+    if not model_file.exists() and jax.process_index() == 0:
+        texts = [p.question + "\n" + p.solution for p in _problems(config, "train")]
+        train_sentencepiece(texts, str(workdir / "tokenizer"), config.task.vocab_size)
+    _sync("tokenizer")
+    return SentencePieceTokenizer(str(model_file))
+
+
+def _sync(name: str) -> None:
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
 
 
 def build_model(config: ConfigDict, tokenizer: Tokenizer, mesh: jax.sharding.Mesh) -> Decoder:
-    """A freshly initialised decoder, created directly on its shardings, seeded by ``config.seed``."""
-    model_config = ModelConfig.from_config(config.model.to_dict(), tokenizer.vocab_size)
-    return create_sharded(lambda: Decoder(model_config, rngs=nnx.Rngs(config.seed)), mesh)
+    """A fresh decoder (seeded by ``config.seed``) or a converted checkpoint, placed on ``mesh``;
+    then the PE is swapped if the config asks for another one, and LoRA adapters are added."""
+    if config.init.hf_dir:
+        from mathpe_jax.convert.load import load_hf
+
+        model, cfg, _ = load_hf(config.init.hf_dir, dtype=config.model.dtype, mesh=mesh)
+        if config.model.pe.name != cfg.pe_name:
+            logging.warning(
+                "the checkpoint was pretrained with PE %r; swapping in %r (its parameters start fresh)",
+                cfg.pe_name, config.model.pe.name,
+            )
+            model.replace_pe(config.model.pe.name, pe_options(config), nnx.Rngs(config.seed))
+    else:
+        model_config = ModelConfig.from_config(config.model.to_dict(), tokenizer.vocab_size)
+        model = create_sharded(lambda: Decoder(model_config, rngs=nnx.Rngs(config.seed)), mesh)
+    adapters = lora_config(config)
+    if adapters is not None:
+        lora.apply_lora(model, adapters, rngs=nnx.Rngs(config.seed))
+    return model
 
 
-def synthetic_batch_fn(config: ConfigDict, tokenizer: Tokenizer) -> Callable[[int], Batch]:
+def trainable(config: ConfigDict):
+    """The nnx filter of the variables that train: everything, or the adapters (and PE) under LoRA."""
+    adapters = lora_config(config)
+    return nnx.Param if adapters is None else lora.trainable_filter(adapters)
+
+
+def _problems(config: ConfigDict, split: str, limit: int = 0):
+    from mathpe_jax.data.math_datasets import load_problems
+
+    return load_problems(config.task.name, split, source=config.task.source or None, limit=limit or None)
+
+
+def batch_fn(config: ConfigDict, tokenizer: Tokenizer) -> Callable[[int], Batch]:
     """``step -> Batch``: the global batch of that step, the same on every host and every rerun."""
+    if is_synthetic(config):
+        return _synthetic_batch_fn(config, tokenizer)
+    from mathpe_jax.data.sft import SFTBatches, build_sft_examples
+
+    problems = _problems(config, "train", config.task.train_limit)
+    examples = build_sft_examples(
+        problems, tokenizer, template=config.task.template, dataset=config.task.name, max_len=config.task.max_len
+    )
+    return SFTBatches(examples, tokenizer, config.train.batch_size, seed=config.seed, bos=config.task.bos)
+
+
+def _synthetic_batch_fn(config: ConfigDict, tokenizer: Tokenizer) -> Callable[[int], Batch]:
     task, train = config.task, config.train
     lo, hi = task.train_lengths
     lengths = list(range(lo, hi + 1))
 
-    def batch_fn(step: int) -> Batch:
+    def make(step: int) -> Batch:
         examples = train_examples(task.name, lengths, train.batch_size, config.seed, step, task.reverse)
         return sft_batch(
             [tokenizer.encode(e.prompt) for e in examples],
@@ -48,7 +131,31 @@ def synthetic_batch_fn(config: ConfigDict, tokenizer: Tokenizer) -> Callable[[in
             pad_id=tokenizer.pad_id,
         )
 
-    return batch_fn
+    return make
+
+
+def evaluate(config: ConfigDict, model: Decoder, tokenizer: Tokenizer, workdir: Path) -> dict[str, Any]:
+    """The ``eval`` entry of results.json (see ``mathpe_jax.eval.suite``)."""
+    from mathpe_jax.eval.suite import evaluate_run
+
+    return evaluate_run(config, model, tokenizer, workdir)
+
+
+def save_adapters(config: ConfigDict, model: Decoder, workdir: Path) -> None:
+    """After LoRA training: the adapter alone (``WORKDIR/adapter``) and, when the PE is the
+    checkpoint's own, the same adapter in PEFT format (``WORKDIR/adapter_peft``) for transformers."""
+    if lora_config(config) is None or jax.process_index() != 0:
+        return
+    from mathpe_jax.convert.hf_config import model_config, read_hf_config
+    from mathpe_jax.convert.load import resolve
+    from mathpe_jax.convert.peft import export_peft
+
+    lora.save_adapter(model, workdir / "adapter")
+    hf_config = read_hf_config(resolve(config.init.hf_dir))
+    if model.config.pe_name == model_config(hf_config).pe_name:
+        export_peft(model, workdir / "adapter_peft", hf_config)
+    else:
+        logging.warning("PE %r has no transformers equivalent: no PEFT adapter written", model.config.pe_name)
 
 
 def parameter_count(model: nnx.Module) -> int:

@@ -19,7 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mathpe_jax import experiment  # noqa: E402
 from mathpe_jax.config import ConfigError, validate  # noqa: E402
-from mathpe_jax.eval.length_generalization import evaluate_lengths  # noqa: E402
 from mathpe_jax.parallel.distributed import initialize_from_env  # noqa: E402
 from mathpe_jax.parallel.mesh import mesh_from_config  # noqa: E402
 from mathpe_jax.train.logging import quiet_library_logs  # noqa: E402
@@ -46,17 +45,20 @@ def run(config, workdir: Path, mode: str) -> dict | None:
     if chief:
         workdir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(workdir / "config.json", json.loads(config.to_json()))
-    tokenizer = experiment.build_tokenizer(config)
+    tokenizer = experiment.build_tokenizer(config, workdir)
     model = experiment.build_model(config, tokenizer, mesh)
     train_config = dict(config.train)
     if mode == "eval":
         train_config["steps"] = 0  # restore the newest checkpoint, train nothing
     with jax.set_mesh(mesh):
-        outcome = train(model, experiment.synthetic_batch_fn(config, tokenizer), train_config, workdir, mesh)
+        batches = experiment.batch_fn(config, tokenizer) if mode == "train" else None
+        outcome = train(model, batches, train_config, workdir, mesh, trainable=experiment.trainable(config))
         if outcome.interrupted:
             logging.warning("stopped at step %d; run the same command again to resume", outcome.step)
             return None
-        evaluation = evaluate_lengths(model, tokenizer, config.task, config.eval, config.seed)
+        if mode == "train":
+            experiment.save_adapters(config, model, workdir)
+        evaluation = experiment.evaluate(config, model, tokenizer, workdir)
     results_path = workdir / "results.json"
     previous = json.loads(results_path.read_text()) if mode == "eval" and results_path.exists() else {}
     results = {

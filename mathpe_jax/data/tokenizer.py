@@ -7,10 +7,14 @@ from typing import Protocol
 
 
 class Tokenizer(Protocol):
-    """What the data pipeline, the decoder and the evaluation need from any tokenizer."""
+    """What the data pipeline, the decoder and the evaluation need from any tokenizer.
+
+    ``bos_id`` is None for tokenizers that have no BOS token (Qwen2's, for one); ``pad_id`` is always
+    set, falling back to EOS where a tokenizer has no pad token, since padding is masked anyway.
+    """
 
     pad_id: int
-    bos_id: int
+    bos_id: int | None
     eos_id: int
 
     @property

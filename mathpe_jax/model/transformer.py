@@ -137,6 +137,13 @@ class Decoder(nnx.Module):
         self.final_norm = RMSNorm(cfg)
         self.lm_head = None if cfg.tie_embeddings else dense(cfg, cfg.width, cfg.vocab_size, ("embed", "vocab"), rngs)
 
+    def replace_pe(self, name: str, options: dict, rngs: nnx.Rngs) -> None:
+        """Swaps in another positional encoding (e.g. on a converted checkpoint); the new PE's own
+        parameters, if any, are freshly initialised."""
+        cfg = self.config.replace(pe_name=name, pe_options=tuple(sorted(options.items())))
+        self.pe = build_pe(name, cfg.pe_dims, options, rngs)
+        self.config = cfg
+
     def __call__(
         self,
         tokens: jax.Array,

@@ -21,6 +21,7 @@ class TrainState:
     step: jax.Array
     params: nnx.State  # the trainable variables
     opt_state: optax.OptState
+    rngs: nnx.State  # random streams of the model (dropout), advanced every step
 
 
 def masked_loss_sum(logits: jax.Array, targets: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -35,10 +36,11 @@ def make_train_step(
     """``step(state, frozen, batch) -> (state, metrics)``; the batch is split into ``grad_accum``
     micro-batches whose gradients are summed, so the update equals the one of the whole batch."""
 
-    def loss_fn(params, frozen, micro: Batch):
-        model = nnx.merge(graphdef, params, frozen)
+    def loss_fn(params, rngs, frozen, micro: Batch):
+        model = nnx.merge(graphdef, params, rngs, frozen)
         logits = model(micro.inputs, micro.positions).logits
-        return masked_loss_sum(logits, micro.targets, micro.loss_mask)
+        loss_sum, count = masked_loss_sum(logits, micro.targets, micro.loss_mask)
+        return loss_sum, (count, nnx.state(model, nnx.RngState))
 
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
@@ -46,12 +48,12 @@ def make_train_step(
         micro_batches = jax.tree.map(lambda x: x.reshape(grad_accum, -1, *x.shape[1:]), batch)
 
         def accumulate(carry, micro):
-            grads, loss_sum, count = carry
-            (l_sum, n), g = grad_fn(state.params, frozen, micro)
-            return (jax.tree.map(jnp.add, grads, g), loss_sum + l_sum, count + n), None
+            grads, rngs, loss_sum, count = carry
+            (l_sum, (n, rngs)), g = grad_fn(state.params, rngs, frozen, micro)
+            return (jax.tree.map(jnp.add, grads, g), rngs, loss_sum + l_sum, count + n), None
 
         zeros = jax.tree.map(jnp.zeros_like, state.params)
-        (grads, loss_sum, count), _ = jax.lax.scan(accumulate, (zeros, 0.0, 0.0), micro_batches)
+        (grads, rngs, loss_sum, count), _ = jax.lax.scan(accumulate, (zeros, state.rngs, 0.0, 0.0), micro_batches)
         count = jnp.maximum(count, 1.0)
         grads = jax.tree.map(lambda g: g / count, grads)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -61,6 +63,6 @@ def make_train_step(
             "grad_norm": optax.global_norm(grads),
             "tokens": jnp.sum(batch.positions >= 0),
         }
-        return TrainState(state.step + 1, params, opt_state), metrics
+        return TrainState(state.step + 1, params, opt_state, rngs), metrics
 
     return step

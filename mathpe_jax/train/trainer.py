@@ -57,9 +57,37 @@ class _StopFlag:
         signal.signal(signal.SIGTERM, self._previous)
 
 
+def _initial_state(model: nnx.Module, tx, mesh: jax.sharding.Mesh, trainable: Any):
+    """Splits ``model`` into (graphdef, TrainState of the trainable part, frozen rest), placed on ``mesh``."""
+    graphdef, params, rngs, frozen = nnx.split(model, trainable, nnx.RngState, ...)
+    params = jax.device_put(params, state_shardings(params, mesh))
+    return graphdef, TrainState(np.int32(0), params, jax.jit(tx.init)(params), rngs), frozen
+
+
+def _restore(checkpoints: Checkpoints, state: TrainState) -> tuple[int, TrainState]:
+    restored = checkpoints.restore_latest(jax.tree.map(ocp.utils.to_shape_dtype_struct, state))
+    if restored is None:
+        return 0, state
+    logging.info("resumed from checkpoint step %d", restored[0])
+    return restored
+
+
+def restore_latest(
+    model: nnx.Module, train_config: Mapping[str, Any], workdir: str | Path, mesh: jax.sharding.Mesh, trainable: Any = nnx.Param
+) -> int:
+    """Loads the newest good checkpoint of ``workdir`` into ``model`` (read-only use of a run, e.g.
+    for solving problems); returns its step, 0 when the run has no checkpoint."""
+    _, state, _ = _initial_state(model, make_optimizer(train_config), mesh, trainable)
+    checkpoints = Checkpoints(workdir, train_config["checkpoint_every"], train_config["keep_checkpoints"])
+    step, state = _restore(checkpoints, state)
+    checkpoints.close()
+    nnx.update(model, state.params, state.rngs)
+    return step
+
+
 def train(
     model: nnx.Module,
-    batch_fn: Callable[[int], Batch],
+    batch_fn: Callable[[int], Batch] | None,
     train_config: Mapping[str, Any],
     workdir: str | Path,
     mesh: jax.sharding.Mesh,
@@ -68,21 +96,15 @@ def train(
     """Trains the ``trainable`` variables of ``model`` in place for ``train_config['steps']`` steps.
 
     Resumes from the newest good checkpoint in ``workdir``; on SIGTERM saves and returns early.
+    ``batch_fn`` may be None when no step is left to train (evaluation of a finished run).
     """
     total_steps = train_config["steps"]
     tx = make_optimizer(train_config)
     schedule = learning_rate_schedule(train_config)
-    graphdef, params, frozen = nnx.split(model, trainable, ...)
-    params = jax.device_put(params, state_shardings(params, mesh))
-    state = TrainState(np.int32(0), params, jax.jit(tx.init)(params))
-
+    model.train()  # enables dropout where a module has it (LoRA); eval() below turns it off
+    graphdef, state, frozen = _initial_state(model, tx, mesh, trainable)
     checkpoints = Checkpoints(workdir, train_config["checkpoint_every"], train_config["keep_checkpoints"])
-    restored = checkpoints.restore_latest(jax.tree.map(ocp.utils.to_shape_dtype_struct, state))
-    if restored is not None:
-        start, state = restored
-        logging.info("resumed from checkpoint step %d", start)
-    else:
-        start = 0
+    start, state = _restore(checkpoints, state)
     is_chief = jax.process_index() == 0
     log = MetricsLog(workdir, resume_step=start, enabled=is_chief)
     step_fn = jax.jit(make_train_step(graphdef, tx, train_config["grad_accum"]), donate_argnums=(0,))
@@ -116,7 +138,8 @@ def train(
     checkpoints.wait()
     checkpoints.close()
     log.close()
-    nnx.update(model, state.params)
+    nnx.update(model, state.params, state.rngs)
+    model.eval()
     return TrainResult(
         step=int(state.step),
         final_loss=last_loss,

@@ -25,7 +25,7 @@ from tests.helpers_run import tiny_config
 
 config = tiny_config("t5", **{"model.num_heads": 4, "model.num_kv_heads": 2, "model.mlp_dim": 64})
 mesh = make_mesh(data=2, fsdp=2, tensor=2)
-model = experiment.build_model(config, experiment.build_tokenizer(config), mesh)
+model = experiment.build_model(config, experiment.build_tokenizer(config, None), mesh)
 specs = {"/".join(map(str, p)): list(v[...].sharding.spec) for p, v in nnx.to_flat_state(nnx.state(model, nnx.Param))}
 print(json.dumps({"devices": jax.device_count(), "specs": specs}))
 """

@@ -1,0 +1,84 @@
+"""Hugging Face tokenizers behind the ``Tokenizer`` protocol, and ``load_tokenizer`` for config specs.
+
+A converted checkpoint must be fed exactly the ids its tokenizer produces, so this wraps
+``AutoTokenizer`` rather than re-implementing any tokenizer. Special tokens are left to the data
+pipeline: ``encode`` adds none (``sft_batch`` and the decoder place BOS and EOS themselves), and
+``decode`` drops them so graders see only text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from huggingface_hub.utils import HFValidationError, validate_repo_id
+from transformers import AutoTokenizer
+
+from mathpe_jax.data.sentencepiece_tokenizer import SentencePieceTokenizer
+from mathpe_jax.data.tokenizer import CharTokenizer, Tokenizer
+
+# Either file is enough for AutoTokenizer to build a tokenizer from a directory.
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+
+
+class HFTokenizer:
+    """The ``Tokenizer`` protocol over ``AutoTokenizer.from_pretrained(path_or_hub_id)``.
+
+    A local directory is read offline; a hub id downloads (or reads the cache) as ``transformers``
+    does. ``pad_id`` falls back to EOS when the tokenizer has no pad token (Llama, Mistral); ``bos_id``
+    is None when it has no BOS token (Qwen2).
+    """
+
+    def __init__(self, path_or_hub_id: str | Path):
+        self.name = str(path_or_hub_id)
+        self._tok = AutoTokenizer.from_pretrained(self.name)
+        if self._tok.eos_token_id is None:
+            raise ValueError(f"tokenizer {self.name} has no EOS token")
+        self.eos_id: int = self._tok.eos_token_id
+        self.pad_id: int = self._tok.pad_token_id if self._tok.pad_token_id is not None else self.eos_id
+        self.bos_id: int | None = self._tok.bos_token_id
+
+    @property
+    def vocab_size(self) -> int:
+        """Every id the tokenizer can produce, added tokens included (a model's embedding may be larger)."""
+        return len(self._tok)
+
+    def encode(self, text: str) -> list[int]:
+        return self._tok.encode(text, add_special_tokens=False)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        # No clean-up of spaces before punctuation: "3 . 5" must not come back as "3. 5".
+        return self._tok.decode(list(ids), skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+
+def load_tokenizer(spec: str | Path) -> Tokenizer:
+    """The tokenizer a config names.
+
+    ``"char"``: ``CharTokenizer``; a ``.model`` file: ``SentencePieceTokenizer``; a directory with
+    ``tokenizer.json`` or ``tokenizer_config.json``: ``HFTokenizer``; an ``owner/name`` that is not a
+    local path: ``HFTokenizer`` from the Hub. Anything else raises, naming ``spec``.
+    """
+    text, path = str(spec), Path(spec)
+    if text == "char":
+        return CharTokenizer()
+    if path.suffix == ".model":
+        return SentencePieceTokenizer(path)
+    if path.is_dir():
+        if any((path / name).is_file() for name in TOKENIZER_FILES):
+            return HFTokenizer(path)
+        raise ValueError(f"tokenizer directory {text} has none of {list(TOKENIZER_FILES)}")
+    if not path.exists() and _is_hub_id(text):
+        return HFTokenizer(text)
+    raise ValueError(
+        f"unknown tokenizer spec {text!r}: expected 'char', a SentencePiece .model file, "
+        "a directory with Hugging Face tokenizer files, or a Hub id owner/name"
+    )
+
+
+def _is_hub_id(text: str) -> bool:
+    """``owner/name`` as the Hub spells it; "../tok" or "/abs/tok" are paths, however they are missing."""
+    try:
+        validate_repo_id(text)
+    except HFValidationError:
+        return False
+    return "/" in text

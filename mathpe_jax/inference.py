@@ -1,0 +1,102 @@
+"""Open any kind of checkpoint for inference: the model, its tokenizer and how it was prompted.
+
+Accepted directories:
+
+* a Hugging Face model (``config.json`` with a ``model_type``), or a hub id;
+* our converted checkpoint (``tools/convert_hf.py`` output: ``model_config.json`` + ``tokenizer/``);
+* a run directory (``config.json`` of a run + ``checkpoints/``): the newest good checkpoint;
+* a LoRA adapter: PEFT (``adapter_config.json``) or ours (``lora_config.json``), on the base named
+  by ``base`` (a PEFT adapter names its own base when ``base`` is not given).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from ml_collections import ConfigDict
+
+from mathpe_jax.data.tokenizer import Tokenizer
+from mathpe_jax.model.transformer import Decoder
+
+
+@dataclasses.dataclass
+class Loaded:
+    model: Decoder
+    tokenizer: Tokenizer
+    dataset: str  # answer style for extraction: gsm8k | math | synthetic
+    template: str  # prompt template the model was trained with
+    bos: bool
+
+
+def _is_run(directory: Path) -> bool:
+    config = directory / "config.json"
+    return config.is_file() and "task" in json.loads(config.read_text())
+
+
+def load_checkpoint(checkpoint: str, base: str | None = None) -> Loaded:
+    """The model and tokenizer behind ``checkpoint`` (see the module docstring for the kinds)."""
+    from mathpe_jax.convert.load import load_hf
+    from mathpe_jax.data.hf_tokenizer import HFTokenizer
+
+    path = Path(checkpoint)
+    if (path / "adapter_config.json").is_file() or (path / "lora_config.json").is_file():
+        return _load_adapter(path, base)
+    if base is not None:
+        raise ValueError(f"--base={base} is only for an adapter checkpoint; {checkpoint} is not one")
+    if path.is_dir() and _is_run(path):
+        return _load_run(path)
+    if (path / "model_config.json").is_file():
+        from mathpe_jax.convert.native import load_model
+
+        model, _ = load_model(path)
+        return Loaded(model, HFTokenizer(path / "tokenizer"), "gsm8k", "cot", True)
+    if path.is_dir() and not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{checkpoint} holds no model (no config.json, model_config.json or adapter)")
+    if not path.exists() and "/" not in checkpoint.strip("/"):
+        raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
+    model, _, _ = load_hf(checkpoint)
+    return Loaded(model, HFTokenizer(checkpoint), "gsm8k", "cot", True)
+
+
+def _load_adapter(path: Path, base: str | None) -> Loaded:
+    from mathpe_jax.model.lora import load_adapter
+
+    peft_config = path / "adapter_config.json"
+    if base is None and peft_config.is_file():
+        base = json.loads(peft_config.read_text()).get("base_model_name_or_path")
+    if not base:
+        raise ValueError(f"adapter {path} needs --base (the model it adapts)")
+    loaded = load_checkpoint(base)
+    if peft_config.is_file():
+        from mathpe_jax.convert.hf_config import read_hf_config
+        from mathpe_jax.convert.load import resolve
+        from mathpe_jax.convert.peft import load_peft
+
+        load_peft(loaded.model, path, read_hf_config(resolve(base)))
+    else:
+        load_adapter(loaded.model, path)
+    return loaded
+
+
+def _load_run(workdir: Path) -> Loaded:
+    from mathpe_jax import experiment
+    from mathpe_jax.parallel.mesh import mesh_from_config
+    from mathpe_jax.train.trainer import restore_latest
+
+    config = ConfigDict(json.loads((workdir / "config.json").read_text()))
+    mesh = mesh_from_config({"data": -1, "fsdp": 1, "tensor": 1})
+    tokenizer = experiment.build_tokenizer(config, workdir)
+    model = experiment.build_model(config, tokenizer, mesh)
+    step = restore_latest(model, dict(config.train), workdir, mesh, experiment.trainable(config))
+    if step == 0:
+        raise FileNotFoundError(f"run directory {workdir} has no readable checkpoint")
+    synthetic = experiment.is_synthetic(config)
+    return Loaded(
+        model,
+        tokenizer,
+        "synthetic" if synthetic else config.task.name,
+        "none" if synthetic else config.task.template,
+        bool(config.task.bos),
+    )

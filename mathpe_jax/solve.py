@@ -1,0 +1,64 @@
+"""Solve one math problem with any checkpoint: greedy decoding, then answer extraction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mathpe_jax.decode import greedy_generate
+from mathpe_jax.eval.extraction import extract_answer
+from mathpe_jax.inference import Loaded, load_checkpoint
+
+MAX_PROBLEM_CHARS = 20_000
+
+
+def build_prompt(problem: str, loaded: Loaded, template: str | None) -> list[int]:
+    """Token ids of the prompt: optional BOS, then the problem in the chosen template."""
+    from mathpe_jax.data.prompts import format_prompt
+
+    template = template or loaded.template
+    text = problem if loaded.dataset == "synthetic" else format_prompt(problem, template, loaded.dataset)
+    head = [loaded.tokenizer.bos_id] if loaded.bos and loaded.tokenizer.bos_id is not None else []
+    return head + loaded.tokenizer.encode(text)
+
+
+def solve_math_problem(
+    problem: str,
+    checkpoint: str | Loaded,
+    *,
+    template: str | None = None,
+    max_new_tokens: int = 256,
+    base: str | None = None,
+) -> dict[str, Any]:
+    """Greedy solution of ``problem``: completion text, extracted answer and the token ids.
+
+    ``checkpoint`` is a path or hub id (see ``mathpe_jax.inference``) or an already loaded model,
+    so many problems can reuse one load. ``template`` overrides the one the model was trained with.
+    """
+    problem = problem.strip()
+    if not problem:
+        raise ValueError("the problem is empty")
+    if len(problem) > MAX_PROBLEM_CHARS:
+        raise ValueError(f"the problem has {len(problem)} characters; at most {MAX_PROBLEM_CHARS} are accepted")
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    loaded = checkpoint if isinstance(checkpoint, Loaded) else load_checkpoint(checkpoint, base)
+    prompt = build_prompt(problem, loaded, template)
+    limit = loaded.model.config.max_len
+    if len(prompt) + max_new_tokens > limit:
+        raise ValueError(
+            f"the prompt has {len(prompt)} tokens; with max_new_tokens={max_new_tokens} that exceeds the "
+            f"model's {limit} positions"
+        )
+    tokenizer = loaded.tokenizer
+    (completion_ids,) = greedy_generate(
+        loaded.model, [prompt], max_new_tokens=max_new_tokens, eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id, batch_size=1
+    )
+    completion = tokenizer.decode(completion_ids)
+    return {
+        "problem": problem,
+        "completion": completion,
+        "answer": extract_answer(completion, loaded.dataset),
+        "prompt_token_ids": prompt,
+        "completion_token_ids": completion_ids,
+        "finished": bool(completion_ids) and completion_ids[-1] == tokenizer.eos_id,
+    }
