@@ -175,10 +175,10 @@ def _ours_train(spec: dict[str, Any]) -> dict[str, Any]:
         lora = LoRAConfig(rank=spec["lora_rank"], alpha=LORA_ALPHA)
         apply_lora(model, lora)
         trainable = trainable_filter(lora)
-    graphdef, params, frozen = nnx.split(model, trainable, ...)
+    graphdef, params, rngs, frozen = nnx.split(model, trainable, nnx.RngState, ...)
     del model
     tx = optax.adamw(LEARNING_RATE, weight_decay=WEIGHT_DECAY)
-    state = TrainState(jnp.int32(0), params, tx.init(params))
+    state = TrainState(jnp.int32(0), params, tx.init(params), rngs)
     step = jax.jit(make_train_step(graphdef, tx, grad_accum=1), donate_argnums=(0,))
     inputs, targets = _train_arrays(cfg.vocab_size, spec)
     positions = np.broadcast_to(np.arange(spec["seq"], dtype=np.int32), inputs.shape)

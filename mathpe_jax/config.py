@@ -8,13 +8,13 @@ from typing import Any
 
 from ml_collections import ConfigDict
 
+from mathpe_jax.data.prompts import TEMPLATES
 from mathpe_jax.data.synthetic import TASKS
 from mathpe_jax.experiment import MATH_DATASETS
 from mathpe_jax.model.config import DTYPES
 from mathpe_jax.pe import check_pe_options, pe_class
 
 
-TEMPLATES = ("cot", "plain", "none")
 HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 
 
@@ -66,7 +66,7 @@ def validate(c: ConfigDict) -> None:
             _require(isinstance(n, int) and n >= 1, "task.test_lengths", tuple(t.test_lengths),
                      "lengths must be integers >= 1")
     else:
-        _require(t.template in TEMPLATES, "task.template", t.template, f"must be one of {TEMPLATES}")
+        _require(t.template in TEMPLATES, "task.template", t.template, f"must be one of {sorted(TEMPLATES)}")
         _positive_int(c, "task.max_len")
         _positive_int(c, "task.train_limit", allow_zero=True)
         _positive_int(c, "eval.max_new_tokens")

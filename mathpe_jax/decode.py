@@ -69,17 +69,20 @@ def greedy_generate(
     eos_id: int,
     pad_id: int,
     batch_size: int = 64,
+    prompt_len: int = 0,
 ) -> list[list[int]]:
     """The greedy continuation of each prompt, cut after its first EOS (EOS included).
 
     Prompts are decoded in batches of ``batch_size``; the last batch is filled with copies, and
     prompt length and budget are rounded up to a multiple of 8, so a few compiled shapes serve
     all batches. Rows stop at EOS, so the larger budget costs nothing on rows that finish.
+    ``prompt_len`` pads prompts to at least that many tokens, so that calls on different slices of
+    one prompt set (e.g. batch by batch, to report progress) share one compiled shape.
     """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     graphdef, state = nnx.split(model)
-    prompt_len = padded_length(max(len(p) for p in prompts))
+    prompt_len = padded_length(max(prompt_len, *(len(p) for p in prompts)))
     budget = padded_length(max_new_tokens)
     results: list[list[int]] = []
     for start in range(0, len(prompts), batch_size):

@@ -107,13 +107,20 @@ def batch_fn(config: ConfigDict, tokenizer: Tokenizer) -> Callable[[int], Batch]
     """``step -> Batch``: the global batch of that step, the same on every host and every rerun."""
     if is_synthetic(config):
         return _synthetic_batch_fn(config, tokenizer)
-    from mathpe_jax.data.sft import SFTBatches, build_sft_examples
+    from mathpe_jax.data.sft import SFTBatches, sft_examples
 
     problems = _problems(config, "train", config.task.train_limit)
-    examples = build_sft_examples(
-        problems, tokenizer, template=config.task.template, dataset=config.task.name, max_len=config.task.max_len
+    examples = sft_examples(
+        problems,
+        tokenizer,
+        template=config.task.template,
+        dataset=config.task.name,
+        max_len=config.task.max_len,
+        bos=config.task.bos,
     )
-    return SFTBatches(examples, tokenizer, config.train.batch_size, seed=config.seed, bos=config.task.bos)
+    return SFTBatches(
+        examples, config.train.batch_size, config.seed, eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id
+    )
 
 
 def _synthetic_batch_fn(config: ConfigDict, tokenizer: Tokenizer) -> Callable[[int], Batch]:

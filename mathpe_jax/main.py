@@ -21,6 +21,7 @@ from mathpe_jax import experiment  # noqa: E402
 from mathpe_jax.config import ConfigError, validate  # noqa: E402
 from mathpe_jax.parallel.distributed import initialize_from_env  # noqa: E402
 from mathpe_jax.parallel.mesh import mesh_from_config  # noqa: E402
+from mathpe_jax.train.checkpoint import CheckpointMismatch  # noqa: E402
 from mathpe_jax.train.logging import quiet_library_logs  # noqa: E402
 from mathpe_jax.train.trainer import train  # noqa: E402
 
@@ -75,7 +76,7 @@ def run(config, workdir: Path, mode: str) -> dict | None:
     }
     if chief:
         write_json_atomic(results_path, results)
-        logging.info("results: %s", json.dumps(results["eval"]["in_distribution"]))
+        logging.info("results written to %s", results_path)
     return results
 
 
@@ -89,7 +90,10 @@ def main(argv) -> None:
     quiet_library_logs()
     initialize_from_env()
     workdir = Path(_WORKDIR.value or Path("runs") / config.name)
-    run(config, workdir, _MODE.value)
+    try:
+        run(config, workdir, _MODE.value)
+    except CheckpointMismatch as err:
+        sys.exit(f"error: {err}")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,16 @@ def test_short_run_writes_the_run_directory(name, tmp_path):
 def test_eval_mode_reevaluates_the_latest_checkpoint(tmp_path):
     first = run(tiny_config("alibi"), tmp_path, "train")
     again = run(tiny_config("alibi"), tmp_path, "eval")
-    assert again["eval"] == first["eval"] and again["train"] == first["train"]
+    assert again["step"] == first["step"] == 20
+    assert again["eval"]["by_length"] == first["eval"]["by_length"] and again["train"] == first["train"]
+
+
+def test_a_changed_config_does_not_resume_a_run_it_does_not_fit(tmp_path):
+    run(tiny_config("alibi", **{"train.steps": 10}), tmp_path, "train")
+    done = run_main(tmp_path, "alibi", **{"model.width": 64})
+    assert done.returncode != 0
+    assert "does not fit this model" in done.stderr.strip().splitlines()[-1]
+    assert (tmp_path / "checkpoints" / "10").is_dir()
 
 
 def test_command_line_reports_a_bad_config_in_one_line(tmp_path):

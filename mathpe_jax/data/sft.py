@@ -49,7 +49,7 @@ def sft_examples(
     ``bos`` prepends the tokenizer's BOS when it has one (Qwen2's has none).
     """
     head = (tokenizer.bos_id,) if bos and tokenizer.bos_id is not None else ()
-    examples, longest_dropped = [], 0
+    examples, dropped_lengths = [], []
     for problem in problems:
         example = SFTExample(
             head + tuple(tokenizer.encode(format_prompt(problem.question, template, dataset))),
@@ -59,15 +59,19 @@ def sft_examples(
         if example.length <= max_len:
             examples.append(example)
         else:
-            longest_dropped = max(longest_dropped, example.length)
-    dropped = len(problems) - len(examples)
-    if dropped:
+            dropped_lengths.append(example.length)
+    if dropped_lengths:
         logging.warning(
             "SFT %s/%s: dropped %d of %d examples longer than max_len=%d tokens (longest %d)",
-            dataset, template, dropped, len(problems), max_len, longest_dropped,
-        )  # fmt: skip
-    if not examples:
-        raise ValueError(f"no {dataset} example fits max_len={max_len} tokens (shortest needs more)")
+            dataset,
+            template,
+            len(dropped_lengths),
+            len(problems),
+            max_len,
+            max(dropped_lengths),
+        )
+    if dropped_lengths and not examples:
+        raise ValueError(f"no {dataset} example fits max_len={max_len}: the shortest has {min(dropped_lengths)} tokens")
     return examples
 
 

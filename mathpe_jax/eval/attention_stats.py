@@ -106,7 +106,10 @@ def save_heatmaps(
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for layer, head in layers_heads:
-        fig = Figure(figsize=(max(4.0, s * 0.18 + 2), max(3.5, t * 0.18 + 1.5)))
+        # The figure grows with the tokens it can label; a longer sequence is drawn at the largest
+        # labelled size rather than as a poster-sized image (GSM8K prompts run to hundreds of tokens).
+        width, height = min(s, _MAX_LABELLED_TOKENS), min(t, _MAX_LABELLED_TOKENS)
+        fig = Figure(figsize=(max(4.0, width * 0.18 + 2), max(3.5, height * 0.18 + 1.5)))
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
         image = ax.imshow(

@@ -1,49 +1,43 @@
-"""Exact match of greedy decoding on a synthetic task, in distribution and per test length."""
+"""Accuracy of a synthetic task per test length, pooled in and out of the training range.
+
+Every length, in and out of the training range, has its own fixed test set (same size, fixed by the
+seed: ``synthetic.eval_examples``); in-distribution pools the training lengths, out-of-distribution
+the others. This is where positional encodings differ most, so it is reported for every run.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from absl import logging
 
-from mathpe_jax.data.synthetic import Example, eval_examples
-from mathpe_jax.data.tokenizer import Tokenizer
-from mathpe_jax.decode import greedy_generate
-from mathpe_jax.model.transformer import Decoder
+from mathpe_jax.eval.math_eval import Prediction, accuracy
+
+__all__ = ["IN_DISTRIBUTION", "OUT_OF_DISTRIBUTION", "length_group", "length_report"]
+
+IN_DISTRIBUTION, OUT_OF_DISTRIBUTION = "in_distribution", "out_of_distribution"
 
 
-def count_correct(model: Decoder, tokenizer: Tokenizer, examples: Sequence[Example], bos: bool, batch_size: int) -> int:
-    """How many examples get a greedy answer (up to EOS) exactly equal to the gold answer."""
-    head = [tokenizer.bos_id] if bos else []
-    prompts = [head + tokenizer.encode(e.prompt) for e in examples]
-    budget = max(len(tokenizer.encode(e.answer)) for e in examples) + 2
-    outputs = greedy_generate(
-        model, prompts, max_new_tokens=budget, eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id, batch_size=batch_size
-    )
-    return sum(out[-1:] == [tokenizer.eos_id] and tokenizer.decode(out) == e.answer for out, e in zip(outputs, examples))
+def length_group(length: int, train_lengths: tuple[int, int]) -> str:
+    lo, hi = train_lengths
+    return IN_DISTRIBUTION if lo <= length <= hi else OUT_OF_DISTRIBUTION
 
 
-def evaluate_lengths(
-    model: Decoder, tokenizer: Tokenizer, task: Mapping[str, Any], eval_config: Mapping[str, Any], seed: int
-) -> dict:
-    """``{"in_distribution": {...}, "by_length": {"<n>": {...}}}`` for the run's task.
-
-    Every length, in and out of the training range, has its own fixed test set (same size,
-    fixed by the seed); in-distribution pools the training lengths.
-    """
-    count = eval_config["examples_per_length"]
-    lo, hi = task["train_lengths"]
+def length_report(
+    predictions: Sequence[Prediction], lengths: Sequence[int], train_lengths: tuple[int, int]
+) -> dict[str, Any]:
+    """``{"in_distribution", "out_of_distribution", "by_length": {"<n>": ...}}``, each entry
+    ``{n, exact_match, symbolic_accuracy}`` (accuracies null where ``n`` is 0)."""
+    per_length: dict[int, list[Prediction]] = {n: [] for n in sorted(lengths)}
+    for p in predictions:
+        per_length[p.length].append(p)
     by_length = {}
-    for n in sorted({*range(lo, hi + 1), *task["test_lengths"]}):
-        examples = eval_examples(task["name"], n, count, seed, task["reverse"])
-        correct = count_correct(model, tokenizer, examples, task["bos"], eval_config["batch_size"]) if count else 0
-        by_length[n] = {"exact_match": correct / max(count, 1), "n": count}
-        logging.info("length %d: exact match %.3f (n=%d)", n, by_length[n]["exact_match"], count)
-    in_dist = [by_length[n] for n in range(lo, hi + 1)]
-    n_in = sum(r["n"] for r in in_dist)
-    pooled = sum(r["exact_match"] * r["n"] for r in in_dist) / max(n_in, 1)
-    return {
-        "in_distribution": {"exact_match": pooled, "n": n_in},
-        "by_length": {str(n): r for n, r in by_length.items()},
+    for n, items in per_length.items():
+        by_length[str(n)] = accuracy(items)
+        logging.info("length %d: exact match %s (n=%d)", n, by_length[str(n)]["exact_match"], len(items))
+    groups = {
+        group: [p for n, items in per_length.items() if length_group(n, train_lengths) == group for p in items]
+        for group in (IN_DISTRIBUTION, OUT_OF_DISTRIBUTION)
     }
+    return {group: accuracy(items) for group, items in groups.items()} | {"by_length": by_length}

@@ -61,11 +61,12 @@ def _initial_state(model: nnx.Module, tx, mesh: jax.sharding.Mesh, trainable: An
     """Splits ``model`` into (graphdef, TrainState of the trainable part, frozen rest), placed on ``mesh``."""
     graphdef, params, rngs, frozen = nnx.split(model, trainable, nnx.RngState, ...)
     params = jax.device_put(params, state_shardings(params, mesh))
-    return graphdef, TrainState(np.int32(0), params, jax.jit(tx.init)(params), rngs), frozen
+    step = np.zeros((), np.int32)  # a 0-d array, not a NumPy scalar: Orbax restores arrays
+    return graphdef, TrainState(step, params, jax.jit(tx.init)(params), rngs), frozen
 
 
-def _restore(checkpoints: Checkpoints, state: TrainState) -> tuple[int, TrainState]:
-    restored = checkpoints.restore_latest(jax.tree.map(ocp.utils.to_shape_dtype_struct, state))
+def _restore(checkpoints: Checkpoints, state: TrainState, quarantine: bool = True) -> tuple[int, TrainState]:
+    restored = checkpoints.restore_latest(jax.tree.map(ocp.utils.to_shape_dtype_struct, state), quarantine)
     if restored is None:
         return 0, state
     logging.info("resumed from checkpoint step %d", restored[0])
@@ -79,7 +80,7 @@ def restore_latest(
     for solving problems); returns its step, 0 when the run has no checkpoint."""
     _, state, _ = _initial_state(model, make_optimizer(train_config), mesh, trainable)
     checkpoints = Checkpoints(workdir, train_config["checkpoint_every"], train_config["keep_checkpoints"])
-    step, state = _restore(checkpoints, state)
+    step, state = _restore(checkpoints, state, quarantine=False)  # read-only: never move files
     checkpoints.close()
     nnx.update(model, state.params, state.rngs)
     return step

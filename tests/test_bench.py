@@ -1,0 +1,93 @@
+"""tools/bench.py end to end on a tiny random Llama: report structure and sanity, never timings.
+
+One test goes through the command line (the last printed line is the JSON report); the others call
+``bench.benchmark`` directly, which starts the same worker processes without a second interpreter
+around them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mathpe_jax import bench
+from tests.conftest import REPO_ROOT
+
+SIZES = {"layers": 1, "width": 32, "heads": 2, "kv_heads": 1, "vocab": 64, "mlp": 64}
+
+
+@pytest.fixture(scope="module")
+def hf_dir(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("tiny_llama")
+    bench.make_llama(directory, **SIZES)
+    return directory
+
+
+def run_bench(*flags: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "tools/bench.py", *flags], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def check_framework(result: dict, mode: str) -> None:
+    assert result["tokens_per_second"] > 0 and all(s > 0 for s in result["seconds"])
+    assert result["peak_memory_mib"] >= result["baseline_memory_mib"] > 0
+    if mode == "train":
+        assert result["trainable_params"] > 0 and all(loss > 0 for loss in result["losses"])
+
+
+def check_report(report: dict, mode: str, batch: int, peer: bool) -> None:
+    assert report["mode"] == mode and report["batch"] == batch
+    assert {k: report["model"][k] for k in ("layers", "width", "vocab")} == {
+        "layers": SIZES["layers"],
+        "width": SIZES["width"],
+        "vocab": SIZES["vocab"],
+    }
+    assert report["model"]["params"] > 0
+    check_framework(report["mathpe_jax"], mode)
+    if peer:
+        check_framework(report["hf"], mode)
+        assert report["ratio"]["tokens_per_second"] > 0 and report["ratio"]["peak_memory"] > 0
+    else:
+        assert report["hf"] is None and report["ratio"] is None
+
+
+def test_decode_against_transformers(hf_dir):
+    report = run_bench("decode", f"--hf_dir={hf_dir}", "--batch=2", "--prompt_len=8", "--new_tokens=8", "--repeats=1")
+    check_report(report, "decode", batch=2, peer=True)
+    for framework in ("mathpe_jax", "hf"):
+        assert report[framework]["new_tokens"] == [8, 8]  # exactly the budget: EOS never stops a row
+
+
+def test_lora_train_against_transformers_peft(hf_dir):
+    spec = {"hf_dir": hf_dir, "batch": 2, "seed": 0, "seq": 16, "lora_rank": 2, "steps": 1}
+    report = bench.benchmark("train", spec, peer=True, log=lambda line: None)
+    check_report(report, "train", batch=2, peer=True)
+    # one layer, A [in, 2] and B [2, out] per target: q and o are 32 -> 32, k and v 32 -> 16 (one kv head)
+    adapters = 2 * (2 * (32 + 32)) + 2 * (2 * (32 + 16))
+    assert report["mathpe_jax"]["trainable_params"] == report["hf"]["trainable_params"] == adapters
+
+
+def test_full_train_without_peer(hf_dir):
+    spec = {"hf_dir": hf_dir, "batch": 2, "seed": 0, "seq": 8, "lora_rank": 0, "steps": 1}
+    report = bench.benchmark("train", spec, peer=False, log=lambda line: None)
+    check_report(report, "train", batch=2, peer=False)
+    assert report["mathpe_jax"]["trainable_params"] == report["model"]["params"]
+
+
+def test_model_summary_counts_what_make_llama_built(tmp_path):
+    params = bench.make_llama(tmp_path, **SIZES)
+    assert bench.model_summary(tmp_path)["params"] == params
+
+
+@pytest.mark.parametrize("key, value", [("new_tokens", 12), ("prompt_len", 0)])
+def test_sizes_greedy_generate_would_round_are_refused(key, value):
+    spec = {"batch": 1, "prompt_len": 8, "new_tokens": 8, "repeats": 1, key: value}
+    with pytest.raises(ValueError, match=key):
+        bench.check_sizes("decode", spec)

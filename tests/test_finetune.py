@@ -1,0 +1,115 @@
+"""LoRA fine-tuning of a converted checkpoint on GSM8K through the main entry point."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mathpe_jax.main import run
+from tests.conftest import REPO_ROOT
+from tests.data.conftest import tiny_hf_tokenizer_dir  # noqa: F401 - fixture
+from tests.helpers_hf import tiny_checkpoint
+from tests.helpers_run import tiny_config
+
+FINETUNE = {
+    "task.train_limit": 64,
+    "task.max_len": 512,
+    "train.steps": 24,
+    "train.batch_size": 8,
+    "train.learning_rate": 1e-2,
+    "train.warmup_steps": 2,
+    "train.log_every": 4,
+    "train.checkpoint_every": 12,
+    "eval.limit": 4,
+    "eval.batch_size": 4,
+    "eval.max_new_tokens": 16,
+}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, tiny_hf_tokenizer_dir):  # noqa: F811
+    return tiny_checkpoint(tmp_path_factory.mktemp("hf"), tiny_hf_tokenizer_dir)
+
+
+def finetune_config(checkpoint, **overrides):
+    from configs import finetune_gsm8k
+
+    config = finetune_gsm8k.get_config()
+    config.init.hf_dir = str(checkpoint)
+    for key, value in {**FINETUNE, **overrides}.items():
+        *parents, leaf = key.split(".")
+        node = config
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return config
+
+
+@pytest.fixture(scope="module")
+def finetuned(tmp_path_factory, checkpoint):
+    workdir = tmp_path_factory.mktemp("finetune")
+    results = run(finetune_config(checkpoint), workdir, "train")
+    return workdir, results
+
+
+def test_lora_finetuning_lowers_the_loss_and_writes_adapters(finetuned):
+    workdir, results = finetuned
+    losses = [json.loads(line)["loss"] for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert losses[-1] < losses[0]
+    assert (workdir / "adapter" / "lora.safetensors").is_file()
+    assert (workdir / "adapter_peft" / "adapter_model.safetensors").is_file()
+    assert results["task"] == "gsm8k" and results["step"] == 24
+    assert "gsm8k" in results["eval"]
+
+
+def test_checkpoints_hold_only_the_adapters(finetuned):
+    import orbax.checkpoint as ocp
+
+    workdir, _ = finetuned
+    restored = ocp.StandardCheckpointer().restore(workdir / "checkpoints" / "24" / "default")
+    flat = {"/".join(map(str, k)): v for k, v in _flatten(restored["params"])}
+    assert flat and all("lora" in name for name in flat)
+
+
+def _flatten(tree, prefix=()):
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            yield from _flatten(v, prefix + (k,))
+    else:
+        yield prefix, tree
+
+
+def test_solve_tool_runs_on_the_run_directory(finetuned):
+    workdir, _ = finetuned
+    done = subprocess.run(
+        [sys.executable, "tools/solve.py", f"--checkpoint={workdir}", "--problem=A train travels 120 miles in 2 hours. What is its speed?",
+         "--max_new_tokens=12", "--json"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert {"completion", "answer", "prompt_token_ids", "completion_token_ids"} <= set(out)
+    assert 1 <= len(out["completion_token_ids"]) <= 12
+    assert out["prompt_token_ids"][0] == 1  # BOS
+
+
+def test_swapping_the_pe_trains_its_parameters_with_the_adapters(tmp_path, checkpoint):
+    from mathpe_jax.model.lora import load_adapter  # noqa: F401 - adapter format check below
+    from safetensors.numpy import load_file
+
+    overrides = {"model.pe": {"name": "t5", "num_buckets": 8, "max_distance": 32}, "train.steps": 8, "eval.limit": 1}
+    config = finetune_config(checkpoint, **overrides)
+    from ml_collections import ConfigDict
+
+    config.model.pe = ConfigDict(overrides["model.pe"])
+    from absl.testing import absltest  # noqa: F401 - absl logging is configured by app; capture via caplog below
+
+    run(config, tmp_path, "train")
+    arrays = load_file(tmp_path / "adapter" / "lora.safetensors")
+    table = arrays["pe.table"]
+    assert table.shape == (8, 4) and not np.allclose(table, 0.0)
+    assert not (tmp_path / "adapter_peft").exists()  # transformers has no T5-bias Llama
