@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +10,9 @@ from ml_collections import ConfigDict
 from mathpe_jax.data.prompts import TEMPLATES
 from mathpe_jax.data.synthetic import TASKS
 from mathpe_jax.experiment import MATH_DATASETS
+from mathpe_jax.hub import is_hub_id
 from mathpe_jax.model.config import DTYPES
 from mathpe_jax.pe import check_pe_options, pe_class
-
-
-HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 
 
 class ConfigError(ValueError):
@@ -91,7 +88,7 @@ def validate(c: ConfigDict) -> None:
         _require(c.lora.alpha > 0, "lora.alpha", c.lora.alpha, "must be > 0")
         _require(0 <= c.lora.dropout < 1, "lora.dropout", c.lora.dropout, "must be in [0, 1)")
     if c.init.hf_dir and not Path(c.init.hf_dir).is_dir():
-        _require(HUB_ID.fullmatch(c.init.hf_dir) is not None, "init.hf_dir", c.init.hf_dir,
+        _require(is_hub_id(c.init.hf_dir), "init.hf_dir", c.init.hf_dir,
                  "is neither a directory nor a hub id (owner/name)")
 
     for axis in ("fsdp", "tensor"):

@@ -18,6 +18,7 @@ from pathlib import Path
 from ml_collections import ConfigDict
 
 from mathpe_jax.data.tokenizer import Tokenizer
+from mathpe_jax.hub import is_hub_id
 from mathpe_jax.model.transformer import Decoder
 
 
@@ -54,7 +55,7 @@ def load_checkpoint(checkpoint: str, base: str | None = None) -> Loaded:
         return Loaded(model, HFTokenizer(path / "tokenizer"), "gsm8k", "cot", True)
     if path.is_dir() and not (path / "config.json").is_file():
         raise FileNotFoundError(f"{checkpoint} holds no model (no config.json, model_config.json or adapter)")
-    if not path.exists() and "/" not in checkpoint.strip("/"):
+    if not path.exists() and not is_hub_id(checkpoint):
         raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
     model, _, _ = load_hf(checkpoint)
     return Loaded(model, HFTokenizer(checkpoint), "gsm8k", "cot", True)

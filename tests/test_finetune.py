@@ -13,7 +13,6 @@ from mathpe_jax.main import run
 from tests.conftest import REPO_ROOT
 from tests.data.conftest import tiny_hf_tokenizer_dir  # noqa: F401 - fixture
 from tests.helpers_hf import tiny_checkpoint
-from tests.helpers_run import tiny_config
 
 FINETUNE = {
     "task.train_limit": 64,
@@ -98,16 +97,12 @@ def test_solve_tool_runs_on_the_run_directory(finetuned):
 
 
 def test_swapping_the_pe_trains_its_parameters_with_the_adapters(tmp_path, checkpoint):
-    from mathpe_jax.model.lora import load_adapter  # noqa: F401 - adapter format check below
     from safetensors.numpy import load_file
 
-    overrides = {"model.pe": {"name": "t5", "num_buckets": 8, "max_distance": 32}, "train.steps": 8, "eval.limit": 1}
-    config = finetune_config(checkpoint, **overrides)
     from ml_collections import ConfigDict
 
-    config.model.pe = ConfigDict(overrides["model.pe"])
-    from absl.testing import absltest  # noqa: F401 - absl logging is configured by app; capture via caplog below
-
+    config = finetune_config(checkpoint, **{"train.steps": 8, "eval.limit": 1})
+    config.model.pe = ConfigDict({"name": "t5", "num_buckets": 8, "max_distance": 32})
     run(config, tmp_path, "train")
     arrays = load_file(tmp_path / "adapter" / "lora.safetensors")
     table = arrays["pe.table"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from huggingface_hub.utils import HFValidationError, validate_repo_id
+from mathpe_jax.hub import is_hub_id
 from transformers import AutoTokenizer
 
 from mathpe_jax.data.sentencepiece_tokenizer import SentencePieceTokenizer
@@ -67,18 +67,9 @@ def load_tokenizer(spec: str | Path) -> Tokenizer:
         if any((path / name).is_file() for name in TOKENIZER_FILES):
             return HFTokenizer(path)
         raise ValueError(f"tokenizer directory {text} has none of {list(TOKENIZER_FILES)}")
-    if not path.exists() and _is_hub_id(text):
+    if not path.exists() and is_hub_id(text):
         return HFTokenizer(text)
     raise ValueError(
         f"unknown tokenizer spec {text!r}: expected 'char', a SentencePiece .model file, "
         "a directory with Hugging Face tokenizer files, or a Hub id owner/name"
     )
-
-
-def _is_hub_id(text: str) -> bool:
-    """``owner/name`` as the Hub spells it; "../tok" or "/abs/tok" are paths, however they are missing."""
-    try:
-        validate_repo_id(text)
-    except HFValidationError:
-        return False
-    return "/" in text

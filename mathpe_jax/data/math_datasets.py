@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-from huggingface_hub.utils import HFValidationError, validate_repo_id
+from mathpe_jax.hub import is_hub_id
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +84,7 @@ def load_problems(
     source = default_data_dir() if source is None else source
     if Path(source).is_dir():
         rows = _local_rows(name, Path(source) / name / f"{split}.jsonl")
-    elif _is_hub_id(str(source).partition(":")[0]):
+    elif is_hub_id(str(source).partition(":")[0]):
         rows = _hub_rows(name, str(source), split)
     else:
         raise FileNotFoundError(f"dataset source {source} is neither a directory nor a Hub id owner/name")
@@ -131,12 +131,3 @@ def _check(name: str, row: Any) -> None:
             raise ValueError(f"field {field!r} is missing or not a string")
     if name == "gsm8k" and "#### " not in row["answer"]:
         raise ValueError("field 'answer' has no '#### ' final-answer line")
-
-
-def _is_hub_id(text: str) -> bool:
-    """``owner/name`` as the Hub spells it; "../data" or "/abs/data" are paths, however they are missing."""
-    try:
-        validate_repo_id(text)
-    except HFValidationError:
-        return False
-    return "/" in text

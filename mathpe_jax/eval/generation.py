@@ -50,26 +50,27 @@ def generate(
 ) -> Generation:
     """Greedy completions of ``prompts``, decoded ``batch_size`` at a time, logging counts and ETA.
 
-    ``prompt_len`` pads prompts to at least that many tokens: several prompt sets decoded with the
-    same ``prompt_len`` and ``batch_size`` share one compiled shape.
+    Every batch has exactly ``batch_size`` rows (a short one is filled with copies of its last
+    prompt; pass ``min(batch_size, len(prompts))`` to avoid decoding copies of a small set), and
+    ``prompt_len`` pads prompts to at least that many tokens, so prompt sets decoded with the same
+    ``batch_size``, ``prompt_len`` and ``max_new_tokens`` share one compiled shape.
     """
     if not prompts:
         raise ValueError(f"{label}: nothing to decode")
-    size = min(batch_size, len(prompts))
     prompt_len = max(prompt_len, *(len(p) for p in prompts))
-    chunks = [list(prompts[start : start + size]) for start in range(0, len(prompts), size)]
+    chunks = [list(prompts[start : start + batch_size]) for start in range(0, len(prompts), batch_size)]
 
     def decode(chunk: list[Sequence[int]]) -> tuple[list[list[int]], float]:
-        filled = chunk + [chunk[-1]] * (size - len(chunk))
+        filled = chunk + [chunk[-1]] * (batch_size - len(chunk))
         start = time.perf_counter()
         out = greedy_generate(
             model, filled, max_new_tokens=max_new_tokens, eos_id=eos_id, pad_id=pad_id,
-            batch_size=size, prompt_len=prompt_len,
+            batch_size=batch_size, prompt_len=prompt_len,
         )
         return out[: len(chunk)], time.perf_counter() - start
 
     completions: list[list[int]] = []
-    timed = DecodeTiming(0.0, 0, 0, 0, size)
+    timed = DecodeTiming(0.0, 0, 0, 0, batch_size)
     progress = Progress(label, len(prompts), "problems decoded", every=0.0)
     for index, chunk in enumerate(chunks):
         out, seconds = decode(chunk)

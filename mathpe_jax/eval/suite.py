@@ -27,7 +27,7 @@ from mathpe_jax.data.synthetic import Example, eval_examples
 from mathpe_jax.data.tokenizer import Tokenizer
 from mathpe_jax.eval.attention_analysis import analyse_attention, spread
 from mathpe_jax.eval.efficiency import efficiency_report
-from mathpe_jax.eval.generation import Generation, generate
+from mathpe_jax.eval.generation import DecodeTiming, Generation, generate
 from mathpe_jax.eval.length_buckets import length_bucket, tertile_edges
 from mathpe_jax.eval.length_generalization import length_group, length_report
 from mathpe_jax.eval.math_eval import Prediction, accuracy_by, grade_text, summarize, write_predictions
@@ -57,23 +57,23 @@ def _chief() -> bool:
 
 
 def _common_metrics(
-    config: ConfigDict,
     model: Decoder,
     tokenizer: Tokenizer,
     workdir: Path,
-    prompts: Sequence[Sequence[int]],
-    generation: Generation,
+    sequences: Sequence[Sequence[int]],
     predictions: Sequence[Prediction],
+    timing: DecodeTiming,
     *,
     first_key_is_bos: bool,
     reasoning: bool,
 ) -> dict[str, Any]:
-    """Pooled accuracy, error classes and steps; attention on a few examples; efficiency."""
-    chosen = spread(len(prompts), ATTENTION_EXAMPLES)
+    """Pooled accuracy, error classes and steps; attention on a few of ``sequences`` (prompt and
+    graded completion ids, one per prediction); efficiency."""
+    chosen = spread(len(sequences), ATTENTION_EXAMPLES)
     attention = analyse_attention(
         model,
         tokenizer,
-        [list(prompts[i]) + generation.completions[i] for i in chosen],
+        [sequences[i] for i in chosen],
         [predictions[i].id for i in chosen],
         workdir,
         first_key_is_bos=first_key_is_bos,
@@ -82,7 +82,7 @@ def _common_metrics(
     return {
         **summarize(predictions, reasoning=reasoning),
         "attention": attention,
-        "efficiency": efficiency_report(parameter_count(model), generation.timing, workdir),
+        "efficiency": efficiency_report(parameter_count(model), timing, workdir),
     }
 
 
@@ -107,12 +107,13 @@ def _evaluate_synthetic(config: ConfigDict, model: Decoder, tokenizer: Tokenizer
         max_new_tokens=max(budget for _, _, budget in examples),
         eos_id=tokenizer.eos_id,
         pad_id=tokenizer.pad_id,
-        batch_size=config.eval.batch_size,
+        batch_size=min(config.eval.batch_size, len(prompts)),
         label=f"{task.name} eval",
     )
-    predictions = []
-    for (problem_id, example, budget), ids in zip(examples, generation.completions):
+    predictions, sequences = [], []
+    for (problem_id, example, budget), prompt, ids in zip(examples, prompts, generation.completions):
         ids = ids[:budget]
+        sequences.append(prompt + ids)
         predictions.append(
             grade_synthetic(
                 problem_id=problem_id,
@@ -129,7 +130,7 @@ def _evaluate_synthetic(config: ConfigDict, model: Decoder, tokenizer: Tokenizer
         write_predictions(workdir / PREDICTIONS, predictions)
     result = length_report(predictions, lengths, train_lengths)
     result |= _common_metrics(
-        config, model, tokenizer, workdir, prompts, generation, predictions,
+        model, tokenizer, workdir, sequences, predictions, generation.timing,
         first_key_is_bos=bool(task.bos), reasoning=task.name in STEP_TASKS,
     )
     _log_headline(task.name, result)
@@ -173,17 +174,20 @@ def _decode_and_grade(
     tokenizer: Tokenizer,
     problems: Sequence[_Problem],
     *,
+    batch_size: int,
     prompt_len: int,
     bucket: Callable[[int], str],
     label: str,
 ) -> tuple[Generation, list[Prediction]]:
+    """Greedy completions of ``problems`` at the shared shape (``batch_size`` rows of
+    ``prompt_len`` tokens), graded, with each problem's question length put in its ``bucket``."""
     generation = generate(
         model,
         [p.prompt_ids for p in problems],
         max_new_tokens=config.eval.max_new_tokens,
         eos_id=tokenizer.eos_id,
         pad_id=tokenizer.pad_id,
-        batch_size=config.eval.batch_size,
+        batch_size=batch_size,
         prompt_len=prompt_len,
         label=label,
     )
@@ -221,31 +225,34 @@ def _evaluate_dataset(config: ConfigDict, model: Decoder, tokenizer: Tokenizer, 
         name: _text_problems(config, tokenizer, [(f"{source[v.index].id}#{name}", v.question, v.gold) for v in items])
         for name, items in variants.items()
     }
-    prompt_len = max(len(p.prompt_ids) for group in (originals, *changed.values()) for p in group)
+    # One compiled shape for every group: the longest prompt, and the originals' batch size.
+    shape = {
+        "prompt_len": max(len(p.prompt_ids) for group in (originals, *changed.values()) for p in group),
+        "batch_size": min(config.eval.batch_size, len(originals)),
+    }
     edges = tertile_edges([len(tokenizer.encode(p.question)) for p in originals])
 
     def bucket(length: int) -> str:
         return length_bucket(length, edges)
 
     generation, predictions = _decode_and_grade(
-        config, model, tokenizer, originals, prompt_len=prompt_len, bucket=bucket, label=f"{dataset} eval"
+        config, model, tokenizer, originals, **shape, bucket=bucket, label=f"{dataset} eval"
     )
     if _chief():
         write_predictions(workdir / PREDICTIONS, predictions)
+    sequences = [p.prompt_ids + ids for p, ids in zip(originals, generation.completions)]
     result = _common_metrics(
-        config, model, tokenizer, workdir, [p.prompt_ids for p in originals], generation, predictions,
+        model, tokenizer, workdir, sequences, predictions, generation.timing,
         first_key_is_bos=_text_bos(config, tokenizer), reasoning=True,
     )
     result["by_length_bucket"] = {"unit": "question tokens", "edges": list(edges), **accuracy_by(predictions)}
     if variants:
-        graded = {
-            name: _decode_and_grade(
-                config, model, tokenizer, group, prompt_len=prompt_len, bucket=bucket, label=f"{dataset} {name}"
-            )[1]
-            if group
-            else []
-            for name, group in changed.items()
-        }
+        graded: dict[str, list[Prediction]] = {}
+        for name, group in changed.items():
+            graded[name] = []
+            if group:
+                label = f"{dataset} {name}"
+                _, graded[name] = _decode_and_grade(config, model, tokenizer, group, **shape, bucket=bucket, label=label)
         result["robustness"] = robustness_report(predictions, variants, graded)
         if _chief():
             write_predictions(workdir / ROBUSTNESS_PREDICTIONS, [p for group in graded.values() for p in group])

@@ -33,9 +33,17 @@ def test_batches_match_one_greedy_call_and_the_first_batch_is_not_timed(model, c
 
 
 def test_one_batch_is_decoded_again_to_be_timed(model) -> None:
-    out = generate(model, PROMPTS[:2], max_new_tokens=3, eos_id=2, pad_id=0, batch_size=8)
+    out = generate(model, PROMPTS[:2], max_new_tokens=3, eos_id=2, pad_id=0, batch_size=2)
     assert (out.timing.batches, out.timing.problems, out.timing.batch_size) == (1, 2, 2)
     assert len(out.completions) == 2
+
+
+def test_a_short_set_is_filled_to_the_batch_size_without_changing_its_rows(model) -> None:
+    """Sets smaller than the batch (robustness variants) reuse the shape compiled for the originals."""
+    full = generate(model, PROMPTS, max_new_tokens=3, eos_id=2, pad_id=0, batch_size=4, prompt_len=9)
+    part = generate(model, PROMPTS[1:3], max_new_tokens=3, eos_id=2, pad_id=0, batch_size=4, prompt_len=9)
+    assert part.completions == full.completions[1:3]
+    assert (part.timing.problems, part.timing.batch_size) == (2, 4)
 
 
 def test_nothing_to_decode_is_an_error(model) -> None:
