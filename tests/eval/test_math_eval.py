@@ -55,11 +55,12 @@ def test_symbolic_but_not_exact() -> None:
 
 
 def _prediction(**fields) -> Prediction:
-    base = dict(
-        id="x", prompt="", completion="", extracted=None, gold="1", correct=False, symbolic_correct=False,
-        error_class="no_answer", length=1, length_bucket="short", truncated=False, completion_tokens=1,
-        n_steps=1, n_equations=0, fraction_equations_correct=None, first_wrong_step=None,
-    )
+    base = {
+        "id": "x", "prompt": "", "completion": "", "extracted": None, "gold": "1", "correct": False,
+        "symbolic_correct": False, "error_class": "no_answer", "length": 1, "length_bucket": "short",
+        "truncated": False, "completion_tokens": 1, "n_steps": 1, "n_equations": 0,
+        "fraction_equations_correct": None, "first_wrong_step": None,
+    }
     return Prediction(**(base | fields))
 
 
