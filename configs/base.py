@@ -18,7 +18,7 @@ def get_config() -> ConfigDict:
     c.model.num_heads = 4
     c.model.num_kv_heads = 4
     c.model.head_dim = 0  # 0: width // num_heads
-    c.model.mlp_dim = 512
+    c.model.mlp_dim = 256
     c.model.max_len = 128  # longest position the PEs are sized for (DIET-ABS table)
     c.model.norm_eps = 1e-6
     c.model.tie_embeddings = False
@@ -53,7 +53,7 @@ def get_config() -> ConfigDict:
     c.lora.train_pe = True  # the PE's own parameters (if any) train with the adapters
 
     c.train = ConfigDict()
-    c.train.steps = 2000
+    c.train.steps = 2500
     c.train.batch_size = 64
     c.train.grad_accum = 1
     c.train.learning_rate = 1e-3

@@ -19,6 +19,7 @@ tokens the same way: ``batch * new_tokens`` per generate call, ``batch * seq`` p
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import resource
@@ -59,14 +60,11 @@ def random_tokens(vocab: int, batch: int, length: int, seed: int) -> np.ndarray:
 
 def model_summary(hf_dir: str | Path) -> dict[str, int]:
     """Parameter count (from the safetensors headers, nothing loaded), layers, width and vocabulary."""
-    from safetensors import safe_open
+    from mathpe_jax.convert.safetensors_io import SafetensorsReader
 
-    hf_dir = Path(hf_dir)
-    params = 0
-    for path in sorted(hf_dir.glob("*.safetensors")):
-        with safe_open(path, framework="numpy") as f:
-            params += sum(int(np.prod(f.get_slice(name).get_shape())) for name in f.keys())
-    config = json.loads((hf_dir / "config.json").read_text())
+    with SafetensorsReader(hf_dir) as reader:
+        params = sum(int(np.prod(reader.shape(name))) for name in reader.names())
+    config = json.loads((Path(hf_dir) / "config.json").read_text())
     return {
         "params": params,
         "layers": config["num_hidden_layers"],
@@ -163,8 +161,10 @@ def _ours_train(spec: dict[str, Any]) -> dict[str, Any]:
     import jax.numpy as jnp
     import optax
     from flax import nnx
+    from jax.sharding import NamedSharding, PartitionSpec
 
     from mathpe_jax.convert import load_hf
+    from mathpe_jax.convert.load import default_mesh
     from mathpe_jax.data.batching import Batch
     from mathpe_jax.model.lora import LoRAConfig, apply_lora, trainable_filter
     from mathpe_jax.train.step import TrainState, make_train_step
@@ -178,11 +178,14 @@ def _ours_train(spec: dict[str, Any]) -> dict[str, Any]:
     graphdef, params, rngs, frozen = nnx.split(model, trainable, nnx.RngState, ...)
     del model
     tx = optax.adamw(LEARNING_RATE, weight_decay=WEIGHT_DECAY)
-    state = TrainState(jnp.int32(0), params, tx.init(params), rngs)
+    # Every input on the mesh load_hf placed the weights on, as the step's outputs will be: an input
+    # without it (the step counter, the new adapters) would make the second call compile again.
+    on_mesh = NamedSharding(default_mesh(), PartitionSpec())
+    state = jax.device_put(TrainState(jnp.int32(0), params, tx.init(params), rngs), on_mesh)
     step = jax.jit(make_train_step(graphdef, tx, grad_accum=1), donate_argnums=(0,))
     inputs, targets = _train_arrays(cfg.vocab_size, spec)
     positions = np.broadcast_to(np.arange(spec["seq"], dtype=np.int32), inputs.shape)
-    batch = jax.device_put(Batch(inputs, targets, positions, np.ones(inputs.shape, np.float32)))
+    batch = jax.device_put(Batch(inputs, targets, positions, np.ones(inputs.shape, np.float32)), on_mesh)
     losses = []
 
     def run() -> None:
@@ -240,8 +243,6 @@ WORKERS: dict[tuple[str, str], Callable[[dict[str, Any]], dict[str, Any]]] = {
 
 def worker(spec: dict[str, Any]) -> dict[str, Any]:
     """One framework, one mode, in this (fresh) process: timings, throughput and memory."""
-    import importlib
-
     if spec["framework"] == "hf":
         import torch
 
@@ -250,6 +251,8 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
         importlib.import_module(name)
     baseline = peak_memory_mib()
     result = WORKERS[spec["mode"], spec["framework"]](spec)
+    if spec["mode"] == "decode" and set(result["new_tokens"]) != {spec["new_tokens"]}:
+        raise RuntimeError(f"{spec['framework']} generated {result['new_tokens']} tokens per row, not {spec['new_tokens']}")
     tokens = spec["batch"] * (spec["new_tokens"] if spec["mode"] == "decode" else spec["seq"])
     result.update(
         tokens_per_second=tokens / statistics.median(result["seconds"]),
@@ -263,7 +266,7 @@ def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
     """``worker(spec)`` in a fresh interpreter; its stderr (progress, warnings) passes through."""
     boot = f"import runpy, sys; sys.path.insert(0, {str(REPO_ROOT)!r}); runpy.run_path({__file__!r}, run_name='__main__')"
     done = subprocess.run(
-        [sys.executable, "-c", boot, json.dumps(spec)], stdout=subprocess.PIPE, stderr=None, text=True
+        [sys.executable, "-c", boot, json.dumps(spec)], stdout=subprocess.PIPE, text=True, check=False
     )
     if done.returncode:
         raise RuntimeError(f"{spec['framework']} {spec['mode']} worker failed with exit code {done.returncode}")

@@ -1,7 +1,8 @@
 """Greedy decoding: batched, left-padded prompts, a KV cache, one jitted loop.
 
-The prompt is run once to fill the cache; then a ``lax.while_loop`` feeds one token per step
-until every row has produced EOS or the budget is spent. No Python runs per token.
+The prompt but its last token is run once to fill the cache; then a ``lax.while_loop`` feeds one
+token per step, starting with that last prompt token, until every row has produced EOS or the
+budget is spent. No Python runs per token.
 """
 
 from __future__ import annotations
@@ -33,32 +34,43 @@ def left_pad(prompts: Sequence[Sequence[int]], pad_id: int, length: int | None =
     return tokens, positions
 
 
+def greedy_tokens(logits: jax.Array) -> jax.Array:
+    """The argmax ``[B]`` (int32) of ``logits [B, V]``: the first maximal index, or the first NaN.
+
+    Two plain reductions (max, then the least index holding it) instead of ``jnp.argmax``, whose
+    single reduction over (value, index) pairs XLA does not vectorise on CPU: ~3x slower over a
+    32k vocabulary, which made the argmax a tenth of a small model's decoding step.
+    """
+    best = jnp.max(logits, axis=-1, keepdims=True)
+    index = jnp.arange(logits.shape[-1], dtype=jnp.int32)
+    hits = (logits == best) | jnp.isnan(logits)
+    return jnp.min(jnp.where(hits, index, logits.shape[-1]), axis=-1)
+
+
 @functools.partial(jax.jit, static_argnames=("graphdef", "max_new_tokens", "eos_id", "pad_id"))
 def _generate(graphdef, state, tokens, positions, *, max_new_tokens: int, eos_id: int, pad_id: int):
     model = nnx.merge(graphdef, state)
     batch, prompt_len = tokens.shape
     cache = KVCache.empty(model.config, batch, prompt_len + max_new_tokens)
-    out = model(tokens, positions, cache=cache)
-    first = jnp.argmax(out.logits[:, -1], axis=-1).astype(jnp.int32)
-    generated = jnp.full((batch, max_new_tokens), pad_id, jnp.int32).at[:, 0].set(first)
-    next_position = jnp.max(positions, axis=1) + 1
+    # The prompt but its last token only fills the cache: nothing reads these logits, so XLA drops
+    # their vocabulary projection, which is most of a prefill's cost when the vocabulary is large.
+    # The last prompt token (a real token in every row: prompts are left-padded) starts the loop.
+    cache = model(tokens[:, :-1], positions[:, :-1], cache=cache).cache
+    generated = jnp.full((batch, max_new_tokens), pad_id, jnp.int32)
 
     def cond(carry):
-        i, _, _, done, _ = carry
+        i, _, _, done, _, _ = carry
         return (i < max_new_tokens) & ~jnp.all(done)
 
     def body(carry):
-        i, cache, generated, done, position = carry
-        token = generated[:, i - 1]
+        i, cache, generated, done, token, position = carry
         out = model(token[:, None], position[:, None], cache=cache)
-        nxt = jnp.argmax(out.logits[:, -1], axis=-1).astype(jnp.int32)
+        nxt = greedy_tokens(out.logits[:, -1])
         generated = generated.at[:, i].set(jnp.where(done, pad_id, nxt))
-        done = done | (nxt == eos_id)
-        return i + 1, out.cache, generated, done, position + 1
+        return i + 1, out.cache, generated, done | (nxt == eos_id), nxt, position + 1
 
-    carry = (jnp.int32(1), out.cache, generated, first == eos_id, next_position)
-    _, _, generated, _, _ = jax.lax.while_loop(cond, body, carry)
-    return generated
+    carry = (jnp.int32(0), cache, generated, jnp.zeros((batch,), bool), tokens[:, -1], positions[:, -1])
+    return jax.lax.while_loop(cond, body, carry)[2]
 
 
 def greedy_generate(

@@ -29,18 +29,22 @@ TINY_OVERRIDES = {
 }
 
 
-def tiny_config(name: str = "rope", **overrides):
-    """The config file ``configs/<name>.py`` with the tiny overrides applied (in-process runs)."""
-    import importlib
-
-    config = importlib.import_module(f"configs.{name}").get_config()
-    for key, value in {**TINY_OVERRIDES, **overrides}.items():
+def override(config, overrides: dict):
+    """Sets dotted keys (``"train.steps"``) of ``config`` in place, as ``--config.train.steps`` would."""
+    for key, value in overrides.items():
         node = config
         *parents, leaf = key.split(".")
         for part in parents:
             node = node[part]
         node[leaf] = value
     return config
+
+
+def tiny_config(name: str = "rope", **overrides):
+    """The config file ``configs/<name>.py`` with the tiny overrides applied (in-process runs)."""
+    import importlib
+
+    return override(importlib.import_module(f"configs.{name}").get_config(), {**TINY_OVERRIDES, **overrides})
 
 
 def main_command(workdir: Path, config: str = "rope", **overrides) -> list[str]:

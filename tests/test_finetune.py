@@ -13,6 +13,7 @@ from mathpe_jax.main import run
 from tests.conftest import REPO_ROOT
 from tests.data.conftest import tiny_hf_tokenizer_dir  # noqa: F401 - fixture
 from tests.helpers_hf import tiny_checkpoint
+from tests.helpers_run import override
 
 FINETUNE = {
     "task.train_limit": 64,
@@ -37,15 +38,7 @@ def checkpoint(tmp_path_factory, tiny_hf_tokenizer_dir):  # noqa: F811
 def finetune_config(checkpoint, **overrides):
     from configs import finetune_gsm8k
 
-    config = finetune_gsm8k.get_config()
-    config.init.hf_dir = str(checkpoint)
-    for key, value in {**FINETUNE, **overrides}.items():
-        *parents, leaf = key.split(".")
-        node = config
-        for part in parents:
-            node = node[part]
-        node[leaf] = value
-    return config
+    return override(finetune_gsm8k.get_config(), {"init.hf_dir": str(checkpoint), **FINETUNE, **overrides})
 
 
 @pytest.fixture(scope="module")
