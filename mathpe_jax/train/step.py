@@ -60,7 +60,7 @@ def make_train_step(
         params = optax.apply_updates(state.params, updates)
         metrics = {
             "loss": loss_sum / count,
-            "grad_norm": optax.global_norm(grads),
+            "grad_norm": optax.tree.norm(grads),
             "tokens": jnp.sum(batch.positions >= 0),
         }
         return TrainState(state.step + 1, params, opt_state, rngs), metrics
