@@ -16,6 +16,7 @@ from typing import Any
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from jax.sharding import NamedSharding, PartitionSpec
 from absl import logging
 from flax import nnx
 
@@ -61,7 +62,8 @@ def _initial_state(model: nnx.Module, tx, mesh: jax.sharding.Mesh, trainable: An
     """Splits ``model`` into (graphdef, TrainState of the trainable part, frozen rest), placed on ``mesh``."""
     graphdef, params, rngs, frozen = nnx.split(model, trainable, nnx.RngState, ...)
     params = jax.device_put(params, state_shardings(params, mesh))
-    step = np.zeros((), np.int32)  # a 0-d array, not a NumPy scalar: Orbax restores arrays
+    # On the mesh like the step's output, so the second call does not compile the step again.
+    step = jax.device_put(np.zeros((), np.int32), NamedSharding(mesh, PartitionSpec()))
     return graphdef, TrainState(step, params, jax.jit(tx.init)(params), rngs), frozen
 
 
