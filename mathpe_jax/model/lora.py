@@ -106,7 +106,11 @@ class LoRALinear(nnx.Linear):
         if self.merged:
             return y
         h = x if self.dropout is None else self.dropout(x)
-        return y + self.scaling * self.lora(h)
+        # On [tokens, features]: with batch and length as separate axes, XLA copies the output
+        # gradient into a transposed layout to contract over both for B's gradient, which made
+        # each adapted layer's backward pass about 30% slower on CPU.
+        delta = self.lora(h.reshape(-1, h.shape[-1])).reshape(*h.shape[:-1], -1)
+        return y + self.scaling * delta
 
     def delta(self) -> jax.Array:
         """``(alpha / rank) * A B`` in float32, the update that merging adds to the kernel."""

@@ -89,6 +89,7 @@ class Attention(nnx.Module):
             q_positions=positions,
             k_positions=k_positions,
             bias=pe.bias(positions, k_positions, layer),
+            causal_slots=cache is None,
             return_probs=return_probs,
             implementation=self.implementation,
         )

@@ -60,3 +60,17 @@ def test_bf16_inputs_use_float32_angles():
 def test_bad_fraction_is_rejected(fraction):
     with pytest.raises(ValueError, match="fraction"):
         make_pe("rope", head_dim=8, fraction=fraction)
+
+
+def test_tables_are_exactly_cos_and_sin_of_float32_angles():
+    """The 0/1 matrix product that spreads each frequency over its two dims adds no rounding."""
+    import jax.numpy as jnp
+
+    from mathpe_jax.pe.rope import rope_cos_sin, rope_inv_freq
+
+    pos = np.random.default_rng(2).integers(-1, 100_000, size=(2, 300)).astype(np.int32)
+    cos, sin = rope_cos_sin(pos, 64, 10000.0)
+    angles = pos.astype(np.float32)[..., None] * np.asarray(rope_inv_freq(64, 10000.0))
+    emb = jnp.concatenate([angles, angles], axis=-1)[:, :, None, :]
+    np.testing.assert_array_equal(np.asarray(cos), np.asarray(jnp.cos(emb)))
+    np.testing.assert_array_equal(np.asarray(sin), np.asarray(jnp.sin(emb)))
