@@ -157,6 +157,20 @@ class Decoder(nnx.Module):
 
         With a cache, the tokens are appended at ``cache.index`` and attend to everything cached.
         """
+        hidden, cache, probs = self.hidden_states(tokens, positions, cache=cache, return_attention=return_attention)
+        return DecoderOutput(self.logits(hidden), cache, probs)
+
+    def hidden_states(
+        self,
+        tokens: jax.Array,
+        positions: jax.Array,
+        *,
+        cache: KVCache | None = None,
+        return_attention: bool = False,
+    ) -> tuple[jax.Array, KVCache | None, tuple[jax.Array, ...] | None]:
+        """The final-normed hidden states ``[B, T, D]`` that ``logits`` projects, the updated cache
+        and the per-layer attention probabilities (see ``__call__``). Training takes this route to
+        fuse the output projection with its loss (``mathpe_jax.train.loss``)."""
         if cache is None:
             k_positions = positions
         else:
@@ -170,12 +184,24 @@ class Decoder(nnx.Module):
             x, layer_kv, p = block(x, positions, k_positions, self.pe, layer, cache, layer_kv, return_attention)
             new_kv.append(layer_kv)
             probs.append(p)
-        x = self.final_norm(x)
-        logits = self.embed.attend(x) if self.lm_head is None else self.lm_head(x)
         if cache is not None:
             cache = cache.replace(
                 keys=tuple(k for k, _ in new_kv),
                 values=tuple(v for _, v in new_kv),
                 index=cache.index + tokens.shape[1],
             )
-        return DecoderOutput(logits.astype(jnp.float32), cache, tuple(probs) if return_attention else None)
+        return self.final_norm(x), cache, tuple(probs) if return_attention else None
+
+    def logits(self, hidden: jax.Array) -> jax.Array:
+        """Next-token logits ``[..., V]`` in float32 from hidden states ``[..., D]``."""
+        logits = self.embed.attend(hidden) if self.lm_head is None else self.lm_head(hidden)
+        return logits.astype(jnp.float32)
+
+    def output_kernel(self) -> jax.Array | None:
+        """The output projection as one ``[D, V]`` matrix (the embedding, transposed, when tied), or
+        None when it is more than a matrix (LoRA adapters on ``lm_head``)."""
+        if self.lm_head is None:
+            return self.embed.embedding[...].T
+        if type(self.lm_head) is nnx.Linear and self.lm_head.bias is None:
+            return self.lm_head.kernel[...]
+        return None

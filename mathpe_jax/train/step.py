@@ -14,6 +14,7 @@ import optax
 from flax import nnx, struct
 
 from mathpe_jax.data.batching import Batch
+from mathpe_jax.train.loss import lm_loss_sum
 
 
 @struct.dataclass
@@ -24,12 +25,6 @@ class TrainState:
     rngs: nnx.State  # random streams of the model (dropout), advanced every step
 
 
-def masked_loss_sum(logits: jax.Array, targets: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Sum of token cross-entropies where ``mask`` is 1, and the number of such tokens."""
-    losses = optax.softmax_cross_entropy_with_integer_labels(logits, targets)
-    return jnp.sum(losses * mask), jnp.sum(mask)
-
-
 def make_train_step(
     graphdef: nnx.GraphDef, tx: optax.GradientTransformation, grad_accum: int
 ) -> Callable[[TrainState, nnx.State, Batch], tuple[TrainState, dict[str, jax.Array]]]:
@@ -38,8 +33,7 @@ def make_train_step(
 
     def loss_fn(params, rngs, frozen, micro: Batch):
         model = nnx.merge(graphdef, params, rngs, frozen)
-        logits = model(micro.inputs, micro.positions).logits
-        loss_sum, count = masked_loss_sum(logits, micro.targets, micro.loss_mask)
+        loss_sum, count = lm_loss_sum(model, micro.inputs, micro.positions, micro.targets, micro.loss_mask)
         return loss_sum, (count, nnx.state(model, nnx.RngState))
 
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
