@@ -53,7 +53,8 @@ _CHAIN = re.compile(
     rf"(?<![\w.,$()])(?<!\d\s)(?<![-+*/×÷x–−^)])(?<![-+*/×÷x–−^)]\s)"
     rf"{_TERM}(?:\s*=\s*{_TERM})++(?!\.?\w)(?!\s\d)(?!\s*[-+*/×÷–−^])"
 )
-_ANNOTATION = re.compile(r"<<(?P<lhs>[^<>=]*)=(?P<rhs>[^<>=]*)>>")
+# A GSM8K calculator annotation "<<lhs=rhs>>"; shared with the robustness perturbations.
+CALCULATOR_ANNOTATION = re.compile(r"<<(?P<lhs>[^<>=]*)=(?P<rhs>[^<>=]*)>>")
 _TOKEN = re.compile(rf"\s*(?:(?P<num>{_NUM})|(?P<op>[{_OPS}()]))")
 _HAS_OPERATOR = re.compile(rf"\d\s*\)*\s*[{_OPS}]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z$\d])")
@@ -219,8 +220,8 @@ def _canonical(left: str, right: str) -> str:
 
 def _claims(step: str) -> list[tuple[str, str]]:
     """(left, right) pairs claimed equal in one step: annotations, then visible chains."""
-    pairs = [(m["lhs"], m["rhs"]) for m in _ANNOTATION.finditer(step)]
-    for chain in _CHAIN.finditer(_ANNOTATION.sub(" ", step)):
+    pairs = [(m["lhs"], m["rhs"]) for m in CALCULATOR_ANNOTATION.finditer(step)]
+    for chain in _CHAIN.finditer(CALCULATOR_ANNOTATION.sub(" ", step)):
         terms = chain.group().split("=")
         pairs.extend(itertools.pairwise(terms))
     return pairs

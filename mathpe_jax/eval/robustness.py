@@ -24,11 +24,10 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from mathpe_jax.eval.reasoning import evaluate_arithmetic
+from mathpe_jax.eval.reasoning import CALCULATOR_ANNOTATION, evaluate_arithmetic
 
 __all__ = ["PerturbedProblem", "add_irrelevant_sentence", "perturb_numbers", "rephrase"]
 
-_ANNOTATION = re.compile(r"<<([^<>=]*)=([^<>=]*)>>")
 _FINAL = re.compile(r"####\s*(\S+)\s*$")
 # An integer in prose; not part of a word ("5th"), decimal ("2.5") or time ("3:00").
 _QUESTION_INT = re.compile(r"(?<![\w.,:])(\d{1,3}(?:,\d{3})+|\d+)(?![\w:]|[.,]\d)")
@@ -168,7 +167,7 @@ def _visible_operands(prose: str, lhs: str) -> list[re.Match] | None:
 
 def _plan(question: str, solution: str) -> _Plan | None:
     final = _FINAL.search(solution.strip())
-    annotations = _ANNOTATION.findall(solution)
+    annotations = CALCULATOR_ANNOTATION.findall(solution)
     if final is None or not annotations:
         return None
     try:
@@ -181,9 +180,9 @@ def _plan(question: str, solution: str) -> _Plan | None:
         if constant in question_values and any(word in lowered for word in words):
             return None
     body = _FINAL.sub("", solution.strip())
-    if _UNANNOTATED_EQUALS.search(_ANNOTATION.sub("<<>>", body)):
+    if _UNANNOTATED_EQUALS.search(CALCULATOR_ANNOTATION.sub("<<>>", body)):
         return None  # a result computed outside the annotations cannot be replayed
-    for prose, (lhs, _) in zip(_ANNOTATION.split(body)[::3], annotations):
+    for prose, (lhs, _) in zip(CALCULATOR_ANNOTATION.split(body)[::3], annotations):
         if _VISIBLE_EQUATION_END.search(prose) and _visible_operands(prose, lhs) is None:
             return None
     labels = _trace_operands(annotations, question_values)
@@ -300,7 +299,7 @@ def _render(
     prose_map = {old: next(iter(new)) for old, new in meanings.items() if len(new) == 1}
 
     body = _FINAL.sub("", solution.strip()).rstrip()
-    pieces = _ANNOTATION.split(body)  # prose, lhs, rhs, prose, lhs, rhs, ..., prose
+    pieces = CALCULATOR_ANNOTATION.split(body)  # prose, lhs, rhs, prose, lhs, rhs, ..., prose
     out = []
     for i, prose in enumerate(pieces[::3]):
         if i > 0:  # the result printed right after annotation i-1
