@@ -131,8 +131,9 @@ def attention(
     if bias is not None:
         bias = bias.reshape(bias.shape[0], kv_heads, groups, q_len, k_len)
 
-    def rows(x: jax.Array, start: int, end: int, keys: int) -> jax.Array:
-        """``[., ., G, T, S]`` -> the block's ``[., ., G x rows, keys]``."""
+    def rows(x: jax.Array, start: int, end: int, keys: int | None = None) -> jax.Array:
+        """``[., ., G or 1, T, last]`` -> the block's ``[., ., G x (end - start), last]``, the last
+        axis cut to ``keys`` when given (masks and biases)."""
         x = x[..., start:end, :keys]
         x = jnp.broadcast_to(x, (*x.shape[:2], groups, *x.shape[3:]))
         return x.reshape(*x.shape[:2], groups * (end - start), x.shape[-1])
@@ -141,7 +142,7 @@ def attention(
     for start, end in _query_blocks(q_len, causal_slots and not return_probs):
         keys = end if causal_slots else k_len
         block = (
-            rows(q, start, end, head_dim),
+            rows(q, start, end),
             k[:, :, :keys],
             v[:, :, :keys],
             None if bias is None else rows(bias, start, end, keys),

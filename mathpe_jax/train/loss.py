@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from mathpe_jax.model.transformer import Decoder
+
 # Logits per chunk: 16 Mi float32 values, 64 MiB.
 MAX_CHUNK_LOGITS = 2**24
 
@@ -110,7 +112,9 @@ def _fused_bwd(residuals, d_loss):
 fused_cross_entropy_sum.defvjp(_fused_fwd, _fused_bwd, symbolic_zeros=True)
 
 
-def lm_loss_sum(model, inputs: jax.Array, positions: jax.Array, targets: jax.Array, mask: jax.Array):
+def lm_loss_sum(
+    model: Decoder, inputs: jax.Array, positions: jax.Array, targets: jax.Array, mask: jax.Array
+) -> tuple[jax.Array, jax.Array]:
     """Masked next-token loss sum and token count of a ``Decoder`` on one batch; fused with the
     output projection when that is one matrix, through the logits otherwise (LoRA on lm_head)."""
     hidden = model.hidden_states(inputs, positions)[0]
