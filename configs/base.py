@@ -26,6 +26,7 @@ def get_config() -> ConfigDict:
     c.model.dtype = "float32"  # "bfloat16": bf16 compute, float32 params
     c.model.param_dtype = "float32"
     c.model.attention_impl = "xla"
+    c.model.sliding_window = 0  # > 0: a query sees keys fewer than this many positions back
     c.model.pe = ConfigDict({"name": "rope"})
 
     c.task = ConfigDict()

@@ -38,6 +38,8 @@ def validate(c: ConfigDict) -> None:
     for key in ("width", "num_layers", "num_heads", "num_kv_heads", "mlp_dim", "max_len"):
         _positive_int(c, f"model.{key}")
     _positive_int(c, "model.head_dim", allow_zero=True)
+    window = m.get("sliding_window", 0)  # absent from configs saved before it existed
+    _require(isinstance(window, int) and window >= 0, "model.sliding_window", window, "must be an integer >= 0")
     if not m.head_dim:
         _require(m.width % m.num_heads == 0, "model.num_heads", m.num_heads, f"must divide model.width={m.width}")
     _require(m.num_heads % m.num_kv_heads == 0, "model.num_kv_heads", m.num_kv_heads,

@@ -101,13 +101,15 @@ def _config_fields(hf: Mapping[str, Any], dtype: str) -> ModelConfig:
 def model_config(hf: Mapping[str, Any], *, dtype: str = "float32") -> ModelConfig:
     """Our ``ModelConfig`` for a Hugging Face config; params and activations in ``dtype``.
 
-    A sliding attention window shorter than the context is accepted with a warning: attention here
-    is always full, so outputs agree with the original only up to the window length.
+    Mistral's sliding window applies to every layer and is kept. Qwen2's applies only from layer
+    ``max_window_layers`` on, which one window for the whole model cannot express: a Qwen2 window
+    shorter than the context is accepted with a warning, as attention here is then full.
     """
     cfg = _config_fields(hf, dtype)
     window = hf.get("sliding_window")
-    sliding = hf["model_type"] == "mistral" or hf.get("use_sliding_window", False)
-    if sliding and window is not None and window < cfg.max_len:
+    if hf["model_type"] == "mistral" and window:
+        return cfg.replace(sliding_window=int(window))
+    if hf.get("use_sliding_window", False) and window is not None and window < cfg.max_len:
         warnings.warn(
             f"{hf['model_type']} sliding_window={window} < max_position_embeddings={cfg.max_len}: "
             f"attention here is full, so outputs differ from the original beyond {window} tokens",

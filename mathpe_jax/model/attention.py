@@ -5,9 +5,9 @@ is non-negative (not padding, not an empty cache slot) and not after the query's
 same rule then serves training, left-padded batches and decoding with a KV cache.
 
 Without a cache the keys are the queries' own slots, so a key in a later slot is never visible
-either. The XLA path uses that to skip work: queries go in blocks of ``QUERY_BLOCK`` rows and each
-block reads only the keys up to its last row, which removes about half of the score matrix for long
-sequences. The softmax has its own backward pass (the one of FlashAttention: it keeps the
+either (nor, under a sliding window, one ``window`` or more slots back). The XLA path uses that to
+skip work: queries go in blocks of ``QUERY_BLOCK`` rows and each block reads only the keys from the
+window's start to its last row, which removes about half of the score matrix for long sequences. The softmax has its own backward pass (the one of FlashAttention: it keeps the
 probabilities and uses ``sum(dP * P) = sum(dO * O)``), which saves several passes over the score
 matrix against differentiating the forward pass; on CPU those passes cost as much as the matmuls.
 """
@@ -24,10 +24,12 @@ MASK_VALUE = -0.7 * float(jnp.finfo(jnp.float32).max)
 QUERY_BLOCK = 128
 
 
-def visibility_mask(q_positions: jax.Array, k_positions: jax.Array) -> jax.Array:
-    """``[B, 1, T, S]`` bool: key j visible to query i (causal by position, padding excluded)."""
-    k = k_positions[:, None, None, :]
-    return (k >= 0) & (k <= q_positions[:, None, :, None])
+def visibility_mask(q_positions: jax.Array, k_positions: jax.Array, window: int = 0) -> jax.Array:
+    """``[B, 1, T, S]`` bool: key j visible to query i (causal by position, padding excluded, and
+    with a sliding ``window`` > 0, fewer than ``window`` positions back)."""
+    k, q = k_positions[:, None, None, :], q_positions[:, None, :, None]
+    visible = (k >= 0) & (k <= q)
+    return visible & (k > q - window) if window else visible
 
 
 def _forward(q, k, v, bias, visible):
@@ -72,11 +74,16 @@ def _attend_bwd(residuals, d_out):
 _attend.defvjp(_attend_fwd, _attend_bwd)
 
 
-def _query_blocks(length: int, causal_slots: bool) -> list[tuple[int, int]]:
-    """``(start, end)`` of each query block; one block unless keys are the queries' own slots."""
+def _query_blocks(length: int, causal_slots: bool, window: int) -> list[tuple[int, int, int]]:
+    """``(start, end, first_key)`` of each query block: one block over all keys unless the keys are
+    the queries' own slots; then each block reads keys ``first_key:end``, from ``window - 1`` slots
+    before the block (all, without a window) to its last row."""
     if not causal_slots:
-        return [(0, length)]
-    return [(start, min(start + QUERY_BLOCK, length)) for start in range(0, length, QUERY_BLOCK)]
+        return [(0, length, 0)]
+    return [
+        (start, min(start + QUERY_BLOCK, length), max(0, start - window + 1) if window else 0)
+        for start in range(0, length, QUERY_BLOCK)
+    ]
 
 
 def attention(
@@ -88,6 +95,7 @@ def attention(
     k_positions: jax.Array,
     bias: jax.Array | None = None,
     causal_slots: bool = False,
+    window: int = 0,
     return_probs: bool = False,
     implementation: str = "xla",
 ) -> tuple[jax.Array, jax.Array | None]:
@@ -100,6 +108,8 @@ def attention(
       bias: additive logits ``[B or 1, H, T, S]``, float32.
       causal_slots: the keys are the queries' own slots (self-attention without a cache, S == T),
         so key slot j is hidden from query slot i when j > i, whatever the positions say.
+      window: sliding attention window (Mistral): a query sees keys fewer than ``window``
+        positions back (and, with ``causal_slots``, slots back); 0 sees all.
       return_probs: also return the probabilities ``[B, H, T, S]`` (float32), for analysis.
       implementation: "xla" (this module's einsums) or "cudnn" (jax.nn.dot_product_attention's
         fused kernel on GPU; no probabilities).
@@ -111,9 +121,10 @@ def attention(
     k_len, kv_heads = k.shape[1], k.shape[2]
     if causal_slots and k_len != q_len:
         raise ValueError(f"causal_slots needs as many keys as queries, got {k_len} keys for {q_len} queries")
-    mask = visibility_mask(q_positions, k_positions)
+    mask = visibility_mask(q_positions, k_positions, window)
     if causal_slots:
-        mask = mask & jnp.tri(q_len, dtype=bool)
+        behind = jnp.arange(q_len)[:, None] - jnp.arange(q_len)  # query slot minus key slot
+        mask = mask & (behind >= 0) & (behind < (window or q_len))
     if implementation == "cudnn":
         if return_probs:
             raise ValueError("attention_impl='cudnn' cannot return attention probabilities; use 'xla'")
@@ -131,20 +142,20 @@ def attention(
     if bias is not None:
         bias = bias.reshape(bias.shape[0], kv_heads, groups, q_len, k_len)
 
-    def rows(x: jax.Array, start: int, end: int, keys: int | None = None) -> jax.Array:
+    def rows(x: jax.Array, start: int, end: int, keys: slice = slice(None)) -> jax.Array:
         """``[., ., G or 1, T, last]`` -> the block's ``[., ., G x (end - start), last]``, the last
-        axis cut to ``keys`` when given (masks and biases)."""
-        x = x[..., start:end, :keys]
+        axis cut to ``keys`` (masks and biases)."""
+        x = x[..., start:end, keys]
         x = jnp.broadcast_to(x, (*x.shape[:2], groups, *x.shape[3:]))
         return x.reshape(*x.shape[:2], groups * (end - start), x.shape[-1])
 
     outs, probs = [], None
-    for start, end in _query_blocks(q_len, causal_slots and not return_probs):
-        keys = end if causal_slots else k_len
+    for start, end, first_key in _query_blocks(q_len, causal_slots and not return_probs, window):
+        keys = slice(first_key, end if causal_slots else k_len)
         block = (
             rows(q, start, end),
-            k[:, :, :keys],
-            v[:, :, :keys],
+            k[:, :, keys],
+            v[:, :, keys],
             None if bias is None else rows(bias, start, end, keys),
             rows(mask, start, end, keys),
         )

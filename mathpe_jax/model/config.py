@@ -33,6 +33,7 @@ class ModelConfig:
     dtype: str = "float32"  # compute dtype of activations
     param_dtype: str = "float32"
     attention_impl: str = "xla"  # "xla" (probabilities capturable) or "cudnn" (fused, GPU)
+    sliding_window: int = 0  # > 0: a query sees keys fewer than this many positions back (Mistral)
 
     def __post_init__(self):
         if not self.head_dim:

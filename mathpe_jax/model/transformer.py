@@ -67,6 +67,7 @@ class Attention(nnx.Module):
     def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
         self.num_heads, self.num_kv_heads, self.head_dim = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
         self.implementation = cfg.attention_impl
+        self.window = cfg.sliding_window
         q_width, kv_width = cfg.num_heads * cfg.head_dim, cfg.num_kv_heads * cfg.head_dim
         self.q_proj = dense(cfg, cfg.width, q_width, ("embed", "heads"), rngs, cfg.qkv_bias)
         self.k_proj = dense(cfg, cfg.width, kv_width, ("embed", "kv_heads"), rngs, cfg.qkv_bias)
@@ -90,6 +91,7 @@ class Attention(nnx.Module):
             k_positions=k_positions,
             bias=pe.bias(positions, k_positions, layer),
             causal_slots=cache is None,
+            window=self.window,
             return_probs=return_probs,
             implementation=self.implementation,
         )

@@ -55,13 +55,15 @@ def test_qwen2_has_qkv_bias():
     assert model_config({**BASE, "model_type": "qwen2"}).qkv_bias
 
 
-def test_short_sliding_window_warns_and_long_one_does_not():
-    with pytest.warns(UserWarning, match="sliding_window=256"):
-        model_config({**BASE, "model_type": "mistral", "sliding_window": 256})
+def test_mistral_keeps_its_sliding_window_and_qwen2_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        model_config({**BASE, "model_type": "mistral", "sliding_window": 4096})
-        model_config({**BASE, "model_type": "qwen2", "sliding_window": 256, "use_sliding_window": False})
+        assert model_config({**BASE, "model_type": "mistral", "sliding_window": 256}).sliding_window == 256
+        assert model_config({**BASE, "model_type": "mistral", "sliding_window": None}).sliding_window == 0
+        qwen2_off = model_config({**BASE, "model_type": "qwen2", "sliding_window": 256, "use_sliding_window": False})
+        assert qwen2_off.sliding_window == 0
+    with pytest.warns(UserWarning, match="sliding_window=256"):
+        model_config({**BASE, "model_type": "qwen2", "sliding_window": 256, "use_sliding_window": True})
 
 
 @pytest.mark.parametrize(

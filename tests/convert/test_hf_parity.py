@@ -51,6 +51,16 @@ def test_scaled_rope_matches_transformers(rope_scaling, tmp_path, prompt):
     np.testing.assert_allclose(our_logits(model, prompt), hf_logits(reference, prompt), rtol=0, atol=ATOL)
 
 
+def test_mistral_sliding_window_matches_transformers(tmp_path, prompt):
+    """A window of 40 on the 260-token prompt: most keys of late queries are outside it, and the
+    window crosses the 128-row query blocks. Greedy decoding then runs past it with the KV cache."""
+    reference = tiny_hf_model("mistral", sliding_window=40)
+    model, cfg, _ = load_hf(save_hf(reference, tmp_path))
+    assert cfg.sliding_window == 40
+    np.testing.assert_allclose(our_logits(model, prompt), hf_logits(reference, prompt), rtol=0, atol=ATOL)
+    np.testing.assert_array_equal(our_greedy(model, prompt, GREEDY_STEPS), hf_greedy(reference, prompt, GREEDY_STEPS))
+
+
 def test_bfloat16_conversion_keeps_values_and_dtype(hf_dirs):
     model, cfg, _ = load_hf(hf_dirs["llama"], dtype="bfloat16")
     full, _, _ = load_hf(hf_dirs["llama"])

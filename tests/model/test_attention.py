@@ -5,14 +5,17 @@ import pytest
 from mathpe_jax.model.attention import attention
 
 
-def reference_attention(q, k, v, qpos, kpos, bias):
-    """float64 NumPy: per-head softmax(q.k/sqrt(d) + bias) over visible keys, kv heads repeated."""
+def reference_attention(q, k, v, qpos, kpos, bias, window=0):
+    """float64 NumPy: per-head softmax(q.k/sqrt(d) + bias) over visible keys, kv heads repeated;
+    with a window, keys fewer than ``window`` positions back."""
     b, t, h, d = q.shape
     group = h // k.shape[2]
     k = np.repeat(k, group, axis=2).astype(np.float64)
     v = np.repeat(v, group, axis=2).astype(np.float64)
     logits = np.einsum("bthd,bshd->bhts", q.astype(np.float64), k) / np.sqrt(d) + bias
     visible = (kpos[:, None, None, :] >= 0) & (kpos[:, None, None, :] <= qpos[:, None, :, None])
+    if window:
+        visible &= qpos[:, None, :, None] - kpos[:, None, None, :] < window
     logits = np.where(visible, logits, -np.inf)
     probs = np.exp(logits - logits.max(-1, keepdims=True))
     probs /= probs.sum(-1, keepdims=True)
@@ -76,6 +79,19 @@ def test_query_blocks_match_float64_reference():
     out, _ = attention(q, k, v, q_positions=pos, k_positions=pos, bias=bias, causal_slots=True)
     real = pos >= 0  # a padding query sees no key; its output is unused and left unspecified
     np.testing.assert_allclose(np.asarray(out)[real], reference_attention(q, k, v, pos, pos, bias)[real], atol=1e-5)
+
+
+@pytest.mark.parametrize("window", [1, 40, 200])
+def test_sliding_window_matches_float64_reference(window):
+    """Windows inside one query block, across blocks, and longer than a block; blocked (keys from
+    the window's start) and unblocked (a KV cache's view) give the same rows."""
+    q, k, v, pos = long_inputs(seed=7)
+    bias = np.zeros((1, 4, 300, 300), np.float32)
+    real = pos >= 0
+    want = reference_attention(q, k, v, pos, pos, bias, window)[real]
+    for causal_slots in (True, False):
+        out, _ = attention(q, k, v, q_positions=pos, k_positions=pos, causal_slots=causal_slots, window=window)
+        np.testing.assert_allclose(np.asarray(out)[real], want, atol=1e-5)
 
 
 def test_causal_slots_hide_later_slots_whatever_the_positions():
