@@ -7,9 +7,10 @@ same rule then serves training, left-padded batches and decoding with a KV cache
 Without a cache the keys are the queries' own slots, so a key in a later slot is never visible
 either (nor, under a sliding window, one ``window`` or more slots back). The XLA path uses that to
 skip work: queries go in blocks of ``QUERY_BLOCK`` rows and each block reads only the keys from the
-window's start to its last row, which removes about half of the score matrix for long sequences. The softmax has its own backward pass (the one of FlashAttention: it keeps the
-probabilities and uses ``sum(dP * P) = sum(dO * O)``), which saves several passes over the score
-matrix against differentiating the forward pass; on CPU those passes cost as much as the matmuls.
+window's start to its last row, which removes about half of the score matrix for long sequences.
+The softmax has its own backward pass (the one of FlashAttention: it keeps the probabilities and
+uses ``sum(dP * P) = sum(dO * O)``), which saves several passes over the score matrix against
+differentiating the forward pass; on CPU those passes cost as much as the matmuls.
 """
 
 from __future__ import annotations
