@@ -1,4 +1,7 @@
-"""Progress lines for long evaluation loops: how many items are done, elapsed time and ETA."""
+"""Progress lines for long loops: elapsed time and ETA, for training steps and evaluated items.
+
+One module below training and evaluation alike, so that neither reaches into the other for it.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,15 @@ import time
 
 from absl import logging
 
-from mathpe_jax.train.logging import format_seconds
+__all__ = ["Progress", "StepProgress", "format_seconds"]
 
-__all__ = ["Progress"]
+
+def format_seconds(seconds: float) -> str:
+    """``1h02m03s``, or ``2m03s`` under an hour; negative durations read as zero."""
+    seconds = int(max(seconds, 0))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
 class Progress:
@@ -33,3 +42,36 @@ class Progress:
             "%s: %d/%d %s in %s, ETA %s",
             self.label, done, self.total, self.unit, format_seconds(elapsed), format_seconds(pace * (self.total - done)),
         )
+
+
+class StepProgress:
+    """Step, loss, tokens/s and ETA, measured from the first step after compilation."""
+
+    def __init__(self, first_step: int, last_step: int):
+        self.first_step, self.last_step = first_step, last_step
+        self.start_time: float | None = None
+        self.start_step = first_step
+        self.tokens = 0
+
+    def start(self, step: int) -> None:
+        """Call after the first (compiling) step has finished."""
+        self.start_time, self.start_step, self.tokens = time.perf_counter(), step, 0
+
+    def add_tokens(self, n: int) -> None:
+        self.tokens += n
+
+    def tokens_per_second(self) -> float:
+        if self.start_time is None:
+            return 0.0
+        return self.tokens / max(time.perf_counter() - self.start_time, 1e-9)
+
+    def report(self, step: int, loss: float, lr: float) -> str:
+        done = step - self.start_step
+        elapsed = 0.0 if self.start_time is None else time.perf_counter() - self.start_time
+        eta = elapsed / done * (self.last_step - step) if done > 0 else float("nan")
+        line = (
+            f"step {step}/{self.last_step} loss {loss:.4f} lr {lr:.2e} "
+            f"tokens/s {self.tokens_per_second():,.0f} ETA {format_seconds(eta) if done > 0 else '?'}"
+        )
+        logging.info(line)
+        return line

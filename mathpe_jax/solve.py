@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mathpe_jax.decode import greedy_generate
-from mathpe_jax.eval.extraction import extract_answer
+from mathpe_jax.grading.extraction import extract_answer
 from mathpe_jax.inference import Loaded, load_checkpoint
 
 MAX_PROBLEM_CHARS = 20_000

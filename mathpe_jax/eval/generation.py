@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 
 from mathpe_jax.decode import greedy_generate
-from mathpe_jax.eval.progress import Progress
+from mathpe_jax.progress import Progress
 from mathpe_jax.model.transformer import Decoder
 
 __all__ = ["DecodeTiming", "Generation", "generate"]

@@ -13,14 +13,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mathpe_jax.eval.grading import grade
-from mathpe_jax.eval.length_buckets import BUCKETS
-from mathpe_jax.eval.reasoning import ERROR_CLASSES, EquationCheck, check_equations, classify_error
+from mathpe_jax.grading.equivalence import grade
+from mathpe_jax.grading.steps import ERROR_CLASSES, EquationCheck, check_equations, classify_error
 
 __all__ = [
     "Prediction",
     "accuracy",
-    "accuracy_by",
     "audit_fields",
     "grade_text",
     "reasoning_summary",
@@ -37,7 +35,7 @@ class Prediction:
     EOS), ``symbolic_correct`` the mathematical one, which is the accuracy to report. ``length`` is
     the problem's length (question tokens, or a synthetic task's operand length) and
     ``length_bucket`` its group. ``truncated``: the token budget ran out before EOS. The step fields
-    come from the arithmetic audit of the completion (``reasoning.EquationCheck``).
+    come from the arithmetic audit of the completion (``steps.EquationCheck``).
     """
 
     id: str
@@ -84,7 +82,7 @@ def grade_text(
     length_bucket: str,
 ) -> Prediction:
     """Grade a GSM8K / MATH completion: extraction and equivalence (``grading.grade``), the audit of
-    its written arithmetic (``reasoning.check_equations``) and its error class."""
+    its written arithmetic (``steps.check_equations``) and its error class."""
     verdict = grade(completion, gold, dataset)
     error = classify_error(
         completion, verdict.extracted, gold, correct=verdict.symbolic_match, truncated=truncated
@@ -145,15 +143,6 @@ def summarize(predictions: Sequence[Prediction], reasoning: bool = True) -> dict
         "error_classes": counts,
         "reasoning": reasoning_summary(predictions) if reasoning else None,
     }
-
-
-def accuracy_by(predictions: Iterable[Prediction], groups: Sequence[str] = BUCKETS) -> dict[str, dict[str, Any]]:
-    """``{group: {n, exact_match, symbolic_accuracy}}`` over ``Prediction.length_bucket``; an empty
-    group has ``n = 0`` and null accuracies."""
-    members: dict[str, list[Prediction]] = {group: [] for group in groups}
-    for p in predictions:
-        members[p.length_bucket].append(p)
-    return {group: accuracy(items) for group, items in members.items()}
 
 
 def write_predictions(path: Path, predictions: Iterable[Prediction]) -> None:

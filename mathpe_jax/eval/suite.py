@@ -1,12 +1,12 @@
 """Everything ``--mode=eval`` (and the end of training) measures on a run.
 
 ``evaluate_run`` returns the ``eval`` entry of results.json and writes, in the run directory,
-``predictions.jsonl`` (one graded completion per line, see ``math_eval.Prediction``), attention
+``predictions.jsonl`` (one graded completion per line, see ``predictions.Prediction``), attention
 heatmaps under ``attention/`` and, for GSM8K, ``robustness_predictions.jsonl`` (the perturbed
 problems' completions, ids suffixed with the variant).
 
 A synthetic task reports accuracy in and out of the training length range and per operand length
-(``length_generalization``); a text dataset (GSM8K, MATH: the first ``eval.limit`` test problems)
+(``lengths``); a text dataset (GSM8K, MATH: the first ``eval.limit`` test problems)
 reports accuracy per problem-length tertile of question tokens and, for GSM8K, robustness. Both add
 the pooled accuracy, truncation rate, error classes, step statistics, attention statistics and
 efficiency figures.
@@ -25,17 +25,16 @@ from ml_collections import ConfigDict
 
 from mathpe_jax.data.synthetic import Example, eval_examples
 from mathpe_jax.data.tokenizer import Tokenizer
-from mathpe_jax.eval.attention_analysis import analyse_attention, spread
+from mathpe_jax.eval.attention.probe import analyse_attention, spread
 from mathpe_jax.eval.efficiency import efficiency_report
 from mathpe_jax.eval.generation import DecodeTiming, Generation, generate
-from mathpe_jax.eval.length_buckets import length_bucket, tertile_edges
-from mathpe_jax.eval.length_generalization import length_group, length_report
-from mathpe_jax.eval.math_eval import Prediction, accuracy_by, grade_text, summarize, write_predictions
-from mathpe_jax.eval.progress import Progress
-from mathpe_jax.eval.robustness_eval import make_variants, robustness_report
+from mathpe_jax.eval.lengths import accuracy_by, length_bucket, length_group, length_report, tertile_edges
+from mathpe_jax.eval.predictions import Prediction, grade_text, summarize, write_predictions
+from mathpe_jax.eval.robustness.report import make_variants, robustness_report
 from mathpe_jax.eval.synthetic_eval import STEP_TASKS, grade_synthetic
 from mathpe_jax.experiment import is_synthetic, parameter_count
 from mathpe_jax.model.transformer import Decoder
+from mathpe_jax.progress import Progress
 
 __all__ = ["ATTENTION_EXAMPLES", "PREDICTIONS", "ROBUSTNESS_PREDICTIONS", "evaluate_run"]
 

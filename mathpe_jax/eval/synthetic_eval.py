@@ -10,7 +10,7 @@ A synthetic answer is the whole completion up to EOS. Three verdicts:
   symbolic verdict is the exact one;
 - steps: arithmetic tasks are checked as a chain ``prompt = answer`` (addition, multiplication:
   one step) or ``prompt = step1 = step2 = ...`` (expression: every rewrite is a step), each step
-  right when both sides have the same value (``reasoning.evaluate_arithmetic``, exact fractions,
+  right when both sides have the same value (``steps.evaluate_arithmetic``, exact fractions,
   never ``eval``); a side that does not parse makes its step wrong.
 """
 
@@ -21,9 +21,9 @@ import re
 from collections.abc import Sequence
 
 from mathpe_jax.data.synthetic import Example
-from mathpe_jax.eval.extraction import extract_answer
-from mathpe_jax.eval.math_eval import Prediction, audit_fields
-from mathpe_jax.eval.reasoning import EquationCheck, StepEquation, evaluate_arithmetic
+from mathpe_jax.grading.extraction import extract_answer
+from mathpe_jax.eval.predictions import Prediction, audit_fields
+from mathpe_jax.grading.steps import EquationCheck, StepEquation, evaluate_arithmetic
 
 __all__ = ["ARITHMETIC_TASKS", "STEP_TASKS", "answer_value", "check_chain", "grade_synthetic", "step_chain"]
 
@@ -77,7 +77,7 @@ def check_chain(terms: Sequence[str]) -> EquationCheck:
 
 
 def _error_class(symbolic: bool, truncated: bool, extracted: str | None, audit: EquationCheck) -> str:
-    """``reasoning.classify_error``'s order, with the chain audit in place of equations found in
+    """``steps.classify_error``'s order, with the chain audit in place of equations found in
     prose: correct, truncated, no_answer, calculation_error (a wrong step), else reasoning_error
     (every step holds yet the answer is wrong or unfinished; also any wrong copy)."""
     if symbolic:

@@ -53,8 +53,8 @@ import logging
 import re
 from dataclasses import dataclass
 
-from mathpe_jax.eval.extraction import extract_answer, last_boxed, strip_math_delimiters
-from mathpe_jax.eval.timeout import run_with_timeout
+from mathpe_jax.grading.extraction import extract_answer, last_boxed, strip_math_delimiters
+from mathpe_jax.grading.timeout import run_with_timeout
 
 __all__ = ["GradeResult", "answers_match", "grade", "normalize_answer"]
 

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from mathpe_jax.eval.grading import answers_match
+from mathpe_jax.grading.equivalence import answers_match
 
 __all__ = [
     "ERROR_CLASSES",

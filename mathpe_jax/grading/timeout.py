@@ -36,7 +36,7 @@ T = TypeVar("T")
 _IMPORT_TIMEOUT_S = 300.0
 
 _BOOTSTRAP = (
-    "import sys; from mathpe_jax.eval.timeout import _serve; _serve(int(sys.argv[1]), int(sys.argv[2]))"
+    "import sys; from mathpe_jax.grading.timeout import _serve; _serve(int(sys.argv[1]), int(sys.argv[2]))"
 )
 
 

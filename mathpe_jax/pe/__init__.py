@@ -11,6 +11,7 @@ from typing import Any
 
 from flax import nnx
 
+import mathpe_jax.parallel  # noqa: F401 - parameters carry logical axis names as metadata only
 from mathpe_jax.pe.alibi import ALiBi
 from mathpe_jax.pe.base import PEDims, PositionalEncoding
 from mathpe_jax.pe.diet import DIET

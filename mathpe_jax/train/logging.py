@@ -1,10 +1,9 @@
-"""Where training numbers go: metrics.jsonl, TensorBoard and a progress line."""
+"""Where training numbers go: metrics.jsonl and TensorBoard."""
 
 from __future__ import annotations
 
 import json
 import logging as logging_std
-import time
 from pathlib import Path
 
 from absl import logging
@@ -21,13 +20,6 @@ class _DropLibraryInfo(logging_std.Filter):
 def quiet_library_logs() -> None:
     """Hides INFO lines of Orbax so the progress lines stay readable."""
     logging.get_absl_handler().addFilter(_DropLibraryInfo())
-
-
-def format_seconds(seconds: float) -> str:
-    seconds = int(max(seconds, 0))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
 class MetricsLog:
@@ -68,36 +60,3 @@ class MetricsLog:
     def close(self) -> None:
         if self.enabled:
             self.writer.close()
-
-
-class Progress:
-    """Step, loss, tokens/s and ETA, measured from the first step after compilation."""
-
-    def __init__(self, first_step: int, last_step: int):
-        self.first_step, self.last_step = first_step, last_step
-        self.start_time: float | None = None
-        self.start_step = first_step
-        self.tokens = 0
-
-    def start(self, step: int) -> None:
-        """Call after the first (compiling) step has finished."""
-        self.start_time, self.start_step, self.tokens = time.perf_counter(), step, 0
-
-    def add_tokens(self, n: int) -> None:
-        self.tokens += n
-
-    def tokens_per_second(self) -> float:
-        if self.start_time is None:
-            return 0.0
-        return self.tokens / max(time.perf_counter() - self.start_time, 1e-9)
-
-    def report(self, step: int, loss: float, lr: float) -> str:
-        done = step - self.start_step
-        elapsed = 0.0 if self.start_time is None else time.perf_counter() - self.start_time
-        eta = elapsed / done * (self.last_step - step) if done > 0 else float("nan")
-        line = (
-            f"step {step}/{self.last_step} loss {loss:.4f} lr {lr:.2e} "
-            f"tokens/s {self.tokens_per_second():,.0f} ETA {format_seconds(eta) if done > 0 else '?'}"
-        )
-        logging.info(line)
-        return line

@@ -23,8 +23,9 @@ from flax import nnx
 from mathpe_jax.data.batching import Batch
 from mathpe_jax.parallel.mesh import to_global
 from mathpe_jax.parallel.sharding import state_shardings
+from mathpe_jax.progress import StepProgress
 from mathpe_jax.train.checkpoint import Checkpoints
-from mathpe_jax.train.logging import MetricsLog, Progress
+from mathpe_jax.train.logging import MetricsLog
 from mathpe_jax.train.optimizer import learning_rate_schedule, make_optimizer
 from mathpe_jax.train.step import TrainState, make_train_step
 
@@ -111,7 +112,7 @@ def train(
     is_chief = jax.process_index() == 0
     log = MetricsLog(workdir, resume_step=start, enabled=is_chief)
     step_fn = jax.jit(make_train_step(graphdef, tx, train_config["grad_accum"]), donate_argnums=(0,))
-    progress = Progress(start, total_steps)
+    progress = StepProgress(start, total_steps)
     t0 = time.perf_counter()
     last_loss = float("nan")
     interrupted = False

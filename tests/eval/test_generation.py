@@ -8,7 +8,7 @@ import pytest
 
 from mathpe_jax.decode import greedy_generate
 from mathpe_jax.eval.generation import generate
-from mathpe_jax.eval.progress import Progress
+from mathpe_jax.progress import Progress
 from tests.model.helpers import tiny_model
 
 PROMPTS = [[1, 5, 6], [1, 7, 8, 9, 10, 11], [1, 12], [1, 13, 14, 15], [1, 16, 17, 18, 19, 20, 21, 22, 23]]

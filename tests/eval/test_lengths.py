@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from mathpe_jax.eval.length_buckets import (
+from mathpe_jax.eval.lengths import (
     BUCKETS,
     accuracy_by_bucket,
     length_bucket,

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from mathpe_jax.eval.math_eval import Prediction, accuracy, accuracy_by, grade_text, summarize, write_predictions
+from mathpe_jax.eval.lengths import accuracy_by
+from mathpe_jax.eval.predictions import Prediction, accuracy, grade_text, summarize, write_predictions
 
 GOLD = "18"
 

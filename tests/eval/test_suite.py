@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 from flax import nnx
 
-from mathpe_jax.eval.length_buckets import length_bucket
-from mathpe_jax.eval.reasoning import ERROR_CLASSES
+from mathpe_jax.eval.lengths import length_bucket
+from mathpe_jax.grading.steps import ERROR_CLASSES
 from mathpe_jax.eval.suite import evaluate_run
 from mathpe_jax.main import run
 from mathpe_jax.model.config import ModelConfig

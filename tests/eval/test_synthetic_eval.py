@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mathpe_jax.data.synthetic import Example, expression
-from mathpe_jax.eval.length_generalization import length_report
+from mathpe_jax.eval.lengths import length_report
 from mathpe_jax.eval.synthetic_eval import answer_value, check_chain, grade_synthetic, step_chain
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mathpe_jax.eval.extraction import extract_answer, last_boxed
+from mathpe_jax.grading.extraction import extract_answer, last_boxed
 
 
 def _rows(path: Path) -> list[dict]:

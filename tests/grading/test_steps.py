@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mathpe_jax.eval.reasoning import (
+from mathpe_jax.grading.steps import (
     ERROR_CLASSES,
     check_equations,
     classify_error,

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from mathpe_jax.eval.timeout import run_with_timeout
+from mathpe_jax.grading.timeout import run_with_timeout
 
 
 def test_returns_result() -> None:

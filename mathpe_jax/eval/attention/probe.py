@@ -1,10 +1,11 @@
-"""Attention patterns on a few evaluated examples: statistics per layer and head, and heatmaps.
+"""The attention section of an evaluation: the model's attention on a few evaluated examples.
 
 Each example is the prompt followed by the model's own completion, run once through the model with
 ``return_attention=True`` (jitted, one example at a time so that ``[layers, heads, T, T]`` stays
-small for large models). ``attention_stats`` gives entropy, mean attention distance and the mass on
-the first key per layer and head, pooled over all query rows of all examples; two heatmaps (first
-and last layer, head 0) of the longest example are saved as PNG under ``WORKDIR/attention/``.
+small for large models). ``stats.attention_stats`` gives entropy, mean attention distance and the
+mass on the first key per layer and head, pooled over all query rows of all examples; two heatmaps
+(first and last layer, head 0) of the longest example are drawn (``heatmaps``) under
+``WORKDIR/attention/``.
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ from flax import nnx
 from mathpe_jax.data.batching import padded_length
 from mathpe_jax.data.tokenizer import Tokenizer
 from mathpe_jax.decode import left_pad
-from mathpe_jax.eval.attention_stats import attention_stats, save_heatmaps
+from mathpe_jax.eval.attention.heatmaps import save_heatmaps, token_labels
+from mathpe_jax.eval.attention.stats import attention_stats, pool_stats
 from mathpe_jax.model.transformer import Decoder
 
-__all__ = ["ATTENTION_DIR", "analyse_attention", "attention_probs", "pool_stats", "spread", "token_labels"]
+__all__ = ["ATTENTION_DIR", "analyse_attention", "attention_probs", "spread"]
 
 ATTENTION_DIR = "attention"
-_STATS = ("entropy", "mean_distance", "bos_mass")
 
 
 def spread(n: int, k: int) -> list[int]:
@@ -58,31 +59,6 @@ def attention_probs(model: Decoder, sequences: Sequence[Sequence[int]], pad_id: 
         n = len(sequence)
         out.append(probs[:, :, -n:, -n:])
     return out
-
-
-def pool_stats(per_example: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Per-(layer, head) statistics of several examples averaged over all their query rows (each
-    example weighted by its ``n_rows``), so the result is what ``attention_stats`` would give on
-    the rows of all examples at once."""
-    rows = np.asarray([s["n_rows"] for s in per_example], dtype=np.float64)
-    pooled: dict[str, Any] = {
-        key: (np.tensordot(rows, np.asarray([s[key] for s in per_example]), axes=1) / rows.sum()).tolist()
-        for key in _STATS
-    }
-    pooled["n_rows"] = int(rows.sum())
-    return pooled
-
-
-def token_labels(tokenizer: Tokenizer, ids: Sequence[int]) -> list[str]:
-    """A readable label per token for heatmap axes; ``$`` is escaped so matplotlib shows it as text."""
-    special = {tokenizer.pad_id: "<pad>", tokenizer.eos_id: "<eos>"}
-    if tokenizer.bos_id is not None:
-        special[tokenizer.bos_id] = "<bos>"
-    labels = []
-    for token in ids:
-        text = special.get(token) or tokenizer.decode([token]) or f"<{token}>"
-        labels.append(text.replace("\n", "\\n").replace("$", r"\$"))
-    return labels
 
 
 def analyse_attention(

@@ -1,4 +1,4 @@
-"""Summary statistics and heatmaps of attention patterns.
+"""Summary statistics of attention patterns.
 
 Positional encodings shape where heads look: how spread out attention is
 (entropy), how far back it reaches (mean distance) and how much it parks on
@@ -9,17 +9,14 @@ framework's output and in tests without a model.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-__all__ = ["attention_stats", "save_heatmaps"]
+__all__ = ["attention_stats", "pool_stats"]
 
-# Above this many keys, per-token tick labels are unreadable and are omitted.
-_MAX_LABELLED_TOKENS = 64
+_STATS = ("entropy", "mean_distance", "bos_mass")
 
 
 def attention_stats(
@@ -85,44 +82,14 @@ def attention_stats(
     }
 
 
-def save_heatmaps(
-    probs: np.ndarray,
-    tokens: Sequence[str],
-    out_dir: str | Path,
-    layers_heads: Iterable[tuple[int, int]],
-) -> list[Path]:
-    """Write one PNG heatmap per ``(layer, head)``; return the paths written.
-
-    ``probs`` is ``[layers, heads, T, S]`` and ``tokens`` labels the ``S``
-    keys; queries are the last ``T`` of them (``T == S`` for a full
-    sequence). Files are named ``attn_L{layer:02d}_H{head:02d}.png``. Uses the
-    Agg canvas directly, so no display and no global pyplot state are needed.
-    """
-    probs = np.asarray(probs, dtype=np.float32)
-    _, _, t, s = probs.shape
-    if len(tokens) != s:
-        raise ValueError(f"{len(tokens)} tokens for {s} keys")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for layer, head in layers_heads:
-        # The figure grows with the tokens it can label; a longer sequence is drawn at the largest
-        # labelled size rather than as a poster-sized image (GSM8K prompts run to hundreds of tokens).
-        width, height = min(s, _MAX_LABELLED_TOKENS), min(t, _MAX_LABELLED_TOKENS)
-        fig = Figure(figsize=(max(4.0, width * 0.18 + 2), max(3.5, height * 0.18 + 1.5)))
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
-        image = ax.imshow(
-            probs[layer, head], cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest"
-        )
-        fig.colorbar(image, ax=ax)
-        ax.set_title(f"layer {layer}, head {head}")
-        ax.set_xlabel("key")
-        ax.set_ylabel("query")
-        if s <= _MAX_LABELLED_TOKENS:
-            ax.set_xticks(range(s), list(tokens), rotation=90, fontsize=6)
-            ax.set_yticks(range(t), list(tokens[s - t :]), fontsize=6)
-        path = out / f"attn_L{layer:02d}_H{head:02d}.png"
-        fig.savefig(path, dpi=100, bbox_inches="tight")
-        written.append(path)
-    return written
+def pool_stats(per_example: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per-(layer, head) statistics of several examples averaged over all their query rows (each
+    example weighted by its ``n_rows``), so the result is what ``attention_stats`` would give on
+    the rows of all examples at once."""
+    rows = np.asarray([s["n_rows"] for s in per_example], dtype=np.float64)
+    pooled: dict[str, Any] = {
+        key: (np.tensordot(rows, np.asarray([s[key] for s in per_example]), axes=1) / rows.sum()).tolist()
+        for key in _STATS
+    }
+    pooled["n_rows"] = int(rows.sum())
+    return pooled

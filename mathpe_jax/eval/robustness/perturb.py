@@ -10,7 +10,7 @@ Three perturbations, each deterministic given a ``random.Random``:
   (GSM-IC style).
 - ``rephrase`` rewords the problem without changing its content.
 
-The annotations are replayed with ``reasoning.evaluate_arithmetic`` (exact
+The annotations are replayed with ``steps.evaluate_arithmetic`` (exact
 fractions, never ``eval``). Replaying is only sound when every number in an
 annotation can be traced to the question, an earlier result or a common
 constant; ``perturb_numbers`` returns None whenever that tracing is
@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from mathpe_jax.eval.reasoning import CALCULATOR_ANNOTATION, evaluate_arithmetic
+from mathpe_jax.grading.steps import CALCULATOR_ANNOTATION, evaluate_arithmetic
 
 __all__ = ["PerturbedProblem", "add_irrelevant_sentence", "perturb_numbers", "rephrase"]
 

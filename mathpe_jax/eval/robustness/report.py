@@ -1,11 +1,11 @@
 """GSM8K robustness: the evaluated problems again, with new numbers, a distractor, or reworded.
 
-Each variant is built from the same evaluated subset (``mathpe_jax.eval.robustness``), and its
-accuracy is compared with the original accuracy on exactly the problems the variant covers:
-``perturb_numbers`` declines problems whose solution cannot be replayed safely, so its subset can
-be smaller. Every perturbation draws from a ``random.Random`` seeded by the run seed, the variant
-and the problem id (string seeds are hashed with SHA-512, not Python's salted ``hash``), so a
-variant of a problem is the same whatever else is evaluated.
+Each variant is built from the same evaluated subset (``perturb``), and its accuracy is compared
+with the original accuracy on exactly the problems the variant covers: ``perturb_numbers`` declines
+problems whose solution cannot be replayed safely, so its subset can be smaller. Every perturbation
+draws from a ``random.Random`` seeded by the run seed, the variant and the problem id (string seeds
+are hashed with SHA-512, not Python's salted ``hash``), so a variant of a problem is the same
+whatever else is evaluated.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mathpe_jax.data.math_datasets import MathProblem
-from mathpe_jax.eval.math_eval import Prediction, accuracy
-from mathpe_jax.eval.robustness import add_irrelevant_sentence, perturb_numbers, rephrase
+from mathpe_jax.eval.predictions import Prediction, accuracy
+from mathpe_jax.eval.robustness.perturb import add_irrelevant_sentence, perturb_numbers, rephrase
 
 __all__ = ["VARIANTS", "Variant", "make_variants", "robustness_report"]
 

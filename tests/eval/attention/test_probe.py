@@ -1,4 +1,4 @@
-"""Attention analysis: example choice, pooling, padding-free probabilities, heatmap files."""
+"""Attention probe: example choice, padding-free probabilities, the pooled section and its heatmaps."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from mathpe_jax.data.tokenizer import CharTokenizer
-from mathpe_jax.eval.attention_analysis import analyse_attention, attention_probs, pool_stats, spread, token_labels
-from mathpe_jax.eval.attention_stats import attention_stats
+from mathpe_jax.eval.attention.probe import analyse_attention, attention_probs, spread
 from tests.model.helpers import tiny_model
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -17,35 +16,6 @@ def test_spread_picks_evenly_spaced_examples_first_and_last_included() -> None:
     assert spread(10, 4) == [0, 3, 6, 9]
     assert spread(3, 8) == [0, 1, 2]
     assert spread(0, 8) == []
-
-
-def test_pooling_weights_each_example_by_its_rows() -> None:
-    a = {"entropy": [[1.0, 0.0]], "mean_distance": [[2.0, 0.0]], "bos_mass": [[1.0, 1.0]], "n_rows": 1}
-    b = {"entropy": [[5.0, 4.0]], "mean_distance": [[6.0, 4.0]], "bos_mass": [[0.0, 1.0]], "n_rows": 3}
-    assert pool_stats([a, b]) == {
-        "entropy": [[4.0, 3.0]],  # (1*1 + 3*5) / 4, (0 + 3*4) / 4
-        "mean_distance": [[5.0, 3.0]],
-        "bos_mass": [[0.25, 1.0]],
-        "n_rows": 4,
-    }
-
-
-def test_pooling_equals_stats_over_all_rows_at_once() -> None:
-    rng = np.random.default_rng(0)
-    probs = rng.dirichlet(np.ones(6), size=(2, 3, 6))  # [layers, heads, T, S]
-    pos, valid = np.arange(6), np.ones(6, bool)
-    whole = attention_stats(probs, pos, pos, valid)
-    halves = [attention_stats(probs[:, :, rows], pos[rows], pos, valid) for rows in (slice(0, 2), slice(2, 6))]
-    pooled = pool_stats(halves)
-    for key in ("entropy", "mean_distance", "bos_mass"):
-        np.testing.assert_allclose(pooled[key], whole[key])
-    assert pooled["n_rows"] == whole["n_rows"] == 6
-
-
-def test_token_labels_name_special_tokens_and_escape_dollars() -> None:
-    tok = CharTokenizer("0123$\n")
-    ids = [tok.bos_id, *tok.encode("1$\n"), tok.eos_id]
-    assert token_labels(tok, ids) == ["<bos>", "1", r"\$", "\\n", "<eos>"]
 
 
 @pytest.fixture(scope="module")

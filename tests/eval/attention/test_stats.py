@@ -1,15 +1,14 @@
-"""Attention entropy, distance and BOS mass on hand-computed patterns; heatmap files."""
+"""Attention entropy, distance and BOS mass on hand-computed patterns, and their pooling over examples."""
 
 from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mathpe_jax.eval.attention_stats import attention_stats, save_heatmaps
+from mathpe_jax.eval.attention.stats import attention_stats, pool_stats
 
 
 def _causal_uniform(t: int) -> np.ndarray:
@@ -96,13 +95,24 @@ def test_invalid_inputs() -> None:
         attention_stats(np.ones((1, 1, 2, 2)), np.arange(2), np.arange(2), np.zeros(2, bool))
 
 
-def test_save_heatmaps(tmp_path: Path) -> None:
-    t = 6
-    probs = np.broadcast_to(_causal_uniform(t), (2, 2, t, t))
-    tokens = ["<bos>", "2", "+", "3", "=", "5"]
-    paths = save_heatmaps(probs, tokens, tmp_path / "maps", [(0, 1), (1, 0)])
-    assert [p.name for p in paths] == ["attn_L00_H01.png", "attn_L01_H00.png"]
-    for path in paths:
-        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    with pytest.raises(ValueError):
-        save_heatmaps(probs, tokens[:-1], tmp_path, [(0, 0)])
+def test_pooling_weights_each_example_by_its_rows() -> None:
+    a = {"entropy": [[1.0, 0.0]], "mean_distance": [[2.0, 0.0]], "bos_mass": [[1.0, 1.0]], "n_rows": 1}
+    b = {"entropy": [[5.0, 4.0]], "mean_distance": [[6.0, 4.0]], "bos_mass": [[0.0, 1.0]], "n_rows": 3}
+    assert pool_stats([a, b]) == {
+        "entropy": [[4.0, 3.0]],  # (1*1 + 3*5) / 4, (0 + 3*4) / 4
+        "mean_distance": [[5.0, 3.0]],
+        "bos_mass": [[0.25, 1.0]],
+        "n_rows": 4,
+    }
+
+
+def test_pooling_equals_stats_over_all_rows_at_once() -> None:
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(6), size=(2, 3, 6))  # [layers, heads, T, S]
+    pos, valid = np.arange(6), np.ones(6, bool)
+    whole = attention_stats(probs, pos, pos, valid)
+    halves = [attention_stats(probs[:, :, rows], pos[rows], pos, valid) for rows in (slice(0, 2), slice(2, 6))]
+    pooled = pool_stats(halves)
+    for key in ("entropy", "mean_distance", "bos_mass"):
+        np.testing.assert_allclose(pooled[key], whole[key])
+    assert pooled["n_rows"] == whole["n_rows"] == 6

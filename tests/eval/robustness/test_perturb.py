@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mathpe_jax.eval.extraction import extract_answer
-from mathpe_jax.eval.reasoning import check_equations
-from mathpe_jax.eval.robustness import (
+from mathpe_jax.grading.extraction import extract_answer
+from mathpe_jax.grading.steps import check_equations
+from mathpe_jax.eval.robustness.perturb import (
     PerturbedProblem,
     add_irrelevant_sentence,
     perturb_numbers,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mathpe_jax.data.math_datasets import load_problems
-from mathpe_jax.eval.math_eval import Prediction
-from mathpe_jax.eval.robustness_eval import VARIANTS, Variant, make_variants, robustness_report
+from mathpe_jax.eval.predictions import Prediction
+from mathpe_jax.eval.robustness.report import VARIANTS, Variant, make_variants, robustness_report
 
 
 @pytest.fixture(scope="module")

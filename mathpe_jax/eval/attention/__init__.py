@@ -1,0 +1,1 @@
+"""Attention patterns of evaluated examples: the probe that runs the model, statistics, heatmaps."""

@@ -1,0 +1,1 @@
+"""Robustness of accuracy to changed problems: the perturbations, and the report over them."""
