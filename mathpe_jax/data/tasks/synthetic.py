@@ -100,8 +100,8 @@ class SyntheticTask(Task):
         longest = max((*test, train[1]))
         tokens = cls.longest(longest) + 1 + bool(task_cfg.get("bos", True))  # + EOS (+ BOS)
         if model_max_len is not None and tokens > model_max_len:
-            raise config_error("test_lengths", test, f"a {cls.name} example of length {longest} takes up to "
-                               f"{tokens} tokens, more than model.max_len={model_max_len}")
+            raise config_error("test_lengths", test, f"{cls.name} at length {longest} takes up to {tokens} "
+                               f"tokens (BOS, prompt, answer, EOS), more than model.max_len={model_max_len}")
 
     # -- examples ----------------------------------------------------------------------------------
     def sample(self, lengths: Sequence[int], count: int, seed: int | Sequence[int]) -> list[Example]:
