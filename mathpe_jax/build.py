@@ -28,13 +28,10 @@ from mathpe_jax.model.config import ModelConfig
 from mathpe_jax.model.transformer import Decoder
 from mathpe_jax.parallel.sharding import create_sharded
 
+
 def make_task(config: ConfigDict) -> Task:
     """The run's task, seeded by ``config.seed`` (which fixes its training batches and test sets)."""
     return _make_task(config.task, config.seed)
-
-
-def is_synthetic(config: ConfigDict) -> bool:
-    return make_task(config).kind == "synthetic"
 
 
 def pe_options(config: ConfigDict) -> dict[str, Any]:
@@ -55,7 +52,7 @@ def build_tokenizer(config: ConfigDict, workdir: Path) -> Tokenizer:
         from mathpe_jax.data.hf_tokenizer import HFTokenizer
 
         return HFTokenizer(config.init.hf_dir)
-    if is_synthetic(config):
+    if make_task(config).kind == "synthetic":
         return CharTokenizer()
     from mathpe_jax.data.sentencepiece_tokenizer import SentencePieceTokenizer, train_sentencepiece
 

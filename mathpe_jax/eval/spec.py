@@ -6,7 +6,8 @@ import dataclasses
 
 from ml_collections import ConfigDict
 
-from mathpe_jax.data.tasks import Task, make_task
+from mathpe_jax.build import make_task
+from mathpe_jax.data.tasks import Task
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +31,7 @@ class EvalSpec:
         """The evaluation a run config asks for (its ``task`` and ``eval`` blocks, and its seed)."""
         e = config.eval
         return cls(
-            task=make_task(config.task, config.seed),
+            task=make_task(config),
             examples_per_length=e.examples_per_length,
             limit=e.limit,
             batch_size=e.batch_size,
