@@ -9,9 +9,11 @@ pipeline, the evaluation suite and ``solve`` speak only to this interface:
 * ``grade``: one completion -> the ``Prediction`` written to ``predictions.jsonl``;
 * ``length_bucket``: the group a problem's length falls in, for accuracy by length.
 
-Two kinds exist: ``synthetic`` tasks generate examples from a seed at a chosen length
-(``tasks/synthetic.py``); ``dataset`` tasks read problems from files or the Hub
-(``tasks/dataset.py``).
+Two kinds exist, and each supplies its examples its own way: ``synthetic`` tasks generate them from
+the seed at a chosen length (``train_examples(batch, step)``, ``test_examples(length, count)``; see
+``tasks/synthetic.py``); ``dataset`` tasks read problems from files or the Hub
+(``problems(split, limit)``; see ``tasks/dataset.py``). ``prompts.encode_prompt`` turns a prompt's
+text into ids, with the tokenizer's own special tokens or the task's BOS (``bos``).
 """
 
 from __future__ import annotations
