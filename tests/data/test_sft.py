@@ -124,3 +124,23 @@ def test_problems_with_braces_and_unicode_survive(tokenizer):
     (example,) = sft_examples([problem], tokenizer, _task("plain"), max_len=64)
     assert tokenizer.decode(example.prompt_ids) == "Question: Is {a} ≤ b?\nAnswer:"
     assert tokenizer.decode(example.target_ids) == " 1"
+
+
+@pytest.mark.parametrize("family,template", [("llama", "cot"), ("mistral", "none"), ("qwen2", "chat")])
+def test_prompts_are_what_the_hugging_face_tokenizer_gives(gsm8k, tmp_path, family, template):
+    """Training sees the ids evaluation and solve give: the tokenizer's own specials, or its chat template."""
+    from mathpe_jax.data.hf_tokenizer import HFTokenizer
+    from tests.helpers_hf import bpe_tokenizer
+
+    bpe_tokenizer(family, (f"{p.question}\n{p.solution}" for p in gsm8k[:300])).save_pretrained(tmp_path)
+    tokenizer = HFTokenizer(tmp_path)
+    task = _task(template)
+    (example,) = sft_examples(gsm8k[:1], tokenizer, task, max_len=4096)
+    prompt = task.prompt(gsm8k[0].question)
+    if template == "chat":
+        messages = [{"role": "user", "content": prompt}]
+        expected = tokenizer.hf.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"]
+    else:
+        expected = tokenizer.hf(prompt)["input_ids"]
+    assert list(example.prompt_ids) == expected
+    assert tokenizer.decode(example.target_ids) == task.target(gsm8k[0])
