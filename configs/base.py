@@ -37,7 +37,7 @@ def get_config() -> ConfigDict:
     c.task.bos = True
     # Text datasets (task.name "gsm8k" or "math") only:
     c.task.source = ""  # directory holding <name>/<split>.jsonl, or a hub id; "" = ../shared/data
-    c.task.template = "cot"  # prompt template: cot | plain | none
+    c.task.template = "cot"  # prompt template: cot | plain | none | chat (the tokenizer's chat template)
     c.task.max_len = 512  # longest training sequence in tokens; longer examples are dropped
     c.task.train_limit = 0  # 0 = every training problem
     c.task.vocab_size = 2000  # SentencePiece vocabulary trained for from-scratch text runs

@@ -7,9 +7,7 @@ from typing import Any
 
 from ml_collections import ConfigDict
 
-from mathpe_jax.data.prompts import TEMPLATES
-from mathpe_jax.data.synthetic import TASKS
-from mathpe_jax.experiment import MATH_DATASETS
+from mathpe_jax.data.tasks import task_class
 from mathpe_jax.hub import is_hub_id
 from mathpe_jax.model.config import DTYPES
 from mathpe_jax.pe import check_pe_options, pe_class
@@ -55,19 +53,12 @@ def validate(c: ConfigDict) -> None:
         raise ConfigError(str(err)) from None
 
     t = c.task
-    known = sorted(TASKS) + list(MATH_DATASETS)
-    _require(t.name in known, "task.name", t.name, f"unknown task; known: {known}")
-    if t.name in TASKS:
-        lo, hi = t.train_lengths
-        _require(isinstance(lo, int) and 1 <= lo <= hi, "task.train_lengths", tuple(t.train_lengths),
-                 "must be an inclusive range (low, high) with 1 <= low <= high")
-        for n in t.test_lengths:
-            _require(isinstance(n, int) and n >= 1, "task.test_lengths", tuple(t.test_lengths),
-                     "lengths must be integers >= 1")
-    else:
-        _require(t.template in TEMPLATES, "task.template", t.template, f"must be one of {sorted(TEMPLATES)}")
-        _positive_int(c, "task.max_len")
-        _positive_int(c, "task.train_limit", allow_zero=True)
+    try:  # the task checks its own block; the checkpoint fixes the length of a pretrained model
+        task = task_class(t.name)
+        task.check_config(t, None if c.init.hf_dir else m.max_len)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    if task.kind == "dataset":
         _positive_int(c, "eval.max_new_tokens")
         _positive_int(c, "eval.limit", allow_zero=True)
     _require(t.bos or not pe_class(m.pe.name).requires_bos, "task.bos", t.bos, f"PE {m.pe.name!r} needs a BOS token")

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from ml_collections import ConfigDict
 
+from mathpe_jax.data.tasks import Task
+from mathpe_jax.data.tasks.gsm8k import GSM8K
 from mathpe_jax.data.tokenizer import Tokenizer
 from mathpe_jax.hub import is_hub_id
 from mathpe_jax.model.transformer import Decoder
@@ -26,9 +28,12 @@ from mathpe_jax.model.transformer import Decoder
 class Loaded:
     model: Decoder
     tokenizer: Tokenizer
-    dataset: str  # answer style for extraction: gsm8k | math | synthetic
-    template: str  # prompt template the model was trained with
-    bos: bool
+    task: Task  # how the model was prompted (template, BOS) and how its answers are read
+
+
+def _pretrained_task() -> Task:
+    """A checkpoint that was not trained here is prompted for worked GSM8K-style solutions."""
+    return GSM8K({"template": "cot", "bos": True})
 
 
 def _is_run(directory: Path) -> bool:
@@ -52,13 +57,13 @@ def load_checkpoint(checkpoint: str, base: str | None = None) -> Loaded:
         from mathpe_jax.convert.native import load_model
 
         model, _ = load_model(path)
-        return Loaded(model, HFTokenizer(path / "tokenizer"), "gsm8k", "cot", True)
+        return Loaded(model, HFTokenizer(path / "tokenizer"), _pretrained_task())
     if path.is_dir() and not (path / "config.json").is_file():
         raise FileNotFoundError(f"{checkpoint} holds no model (no config.json, model_config.json or adapter)")
     if not path.exists() and not is_hub_id(checkpoint):
         raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
     model, _, _ = load_hf(checkpoint)
-    return Loaded(model, HFTokenizer(checkpoint), "gsm8k", "cot", True)
+    return Loaded(model, HFTokenizer(checkpoint), _pretrained_task())
 
 
 def _load_adapter(path: Path, base: str | None) -> Loaded:
@@ -82,22 +87,15 @@ def _load_adapter(path: Path, base: str | None) -> Loaded:
 
 
 def _load_run(workdir: Path) -> Loaded:
-    from mathpe_jax import experiment
+    from mathpe_jax import build
     from mathpe_jax.parallel.mesh import mesh_from_config
     from mathpe_jax.train.trainer import restore_latest
 
     config = ConfigDict(json.loads((workdir / "config.json").read_text()))
     mesh = mesh_from_config({"data": -1, "fsdp": 1, "tensor": 1})
-    tokenizer = experiment.build_tokenizer(config, workdir)
-    model = experiment.build_model(config, tokenizer, mesh)
-    step = restore_latest(model, dict(config.train), workdir, mesh, experiment.trainable(config))
+    tokenizer = build.build_tokenizer(config, workdir)
+    model = build.build_model(config, tokenizer, mesh)
+    step = restore_latest(model, dict(config.train), workdir, mesh, build.trainable(config))
     if step == 0:
         raise FileNotFoundError(f"run directory {workdir} has no readable checkpoint")
-    synthetic = experiment.is_synthetic(config)
-    return Loaded(
-        model,
-        tokenizer,
-        "synthetic" if synthetic else config.task.name,
-        "none" if synthetic else config.task.template,
-        bool(config.task.bos),
-    )
+    return Loaded(model, tokenizer, build.make_task(config))

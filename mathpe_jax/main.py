@@ -17,8 +17,9 @@ from ml_collections import config_flags
 # Configs import `configs.base`; make the repository root importable however we are started.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mathpe_jax import experiment  # noqa: E402
+from mathpe_jax import build  # noqa: E402
 from mathpe_jax.config import ConfigError, validate  # noqa: E402
+from mathpe_jax.eval.suite import EvalSpec, evaluate  # noqa: E402
 from mathpe_jax.parallel.distributed import initialize_from_env  # noqa: E402
 from mathpe_jax.parallel.mesh import mesh_from_config  # noqa: E402
 from mathpe_jax.train.checkpoint import CheckpointMismatch  # noqa: E402
@@ -46,26 +47,26 @@ def run(config, workdir: Path, mode: str) -> dict | None:
     if chief:
         workdir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(workdir / "config.json", json.loads(config.to_json()))
-    tokenizer = experiment.build_tokenizer(config, workdir)
-    model = experiment.build_model(config, tokenizer, mesh)
+    tokenizer = build.build_tokenizer(config, workdir)
+    model = build.build_model(config, tokenizer, mesh)
     train_config = dict(config.train)
     if mode == "eval":
         train_config["steps"] = 0  # restore the newest checkpoint, train nothing
     with jax.set_mesh(mesh):
-        batches = experiment.batch_fn(config, tokenizer) if mode == "train" else None
-        outcome = train(model, batches, train_config, workdir, mesh, trainable=experiment.trainable(config))
+        batches = build.batch_fn(config, tokenizer) if mode == "train" else None
+        outcome = train(model, batches, train_config, workdir, mesh, trainable=build.trainable(config))
         if outcome.interrupted:
             logging.warning("stopped at step %d; run the same command again to resume", outcome.step)
             return None
         if mode == "train":
-            experiment.save_adapters(config, model, workdir)
-        evaluation = experiment.evaluate(config, model, tokenizer, workdir)
+            build.save_adapters(config, model, workdir)
+        evaluation = evaluate(model, tokenizer, EvalSpec.from_config(config), workdir)
     results_path = workdir / "results.json"
     previous = json.loads(results_path.read_text()) if mode == "eval" and results_path.exists() else {}
     results = {
-        **experiment.describe(config),
+        **build.describe(config),
         "step": outcome.step,
-        "params": experiment.parameter_count(model),
+        "params": build.parameter_count(model),
         "train": previous.get("train")
         or {
             "final_loss": outcome.final_loss,

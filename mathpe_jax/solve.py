@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mathpe_jax.data.prompts import encode_prompt
 from mathpe_jax.decode import greedy_generate
 from mathpe_jax.grading.extraction import extract_answer
 from mathpe_jax.inference import Loaded, load_checkpoint
@@ -12,13 +13,11 @@ MAX_PROBLEM_CHARS = 20_000
 
 
 def build_prompt(problem: str, loaded: Loaded, template: str | None) -> list[int]:
-    """Token ids of the prompt: optional BOS, then the problem in the chosen template."""
-    from mathpe_jax.data.prompts import format_prompt
-
-    template = template or loaded.template
-    text = problem if loaded.dataset == "synthetic" else format_prompt(problem, template, loaded.dataset)
-    head = [loaded.tokenizer.bos_id] if loaded.bos and loaded.tokenizer.bos_id is not None else []
-    return head + loaded.tokenizer.encode(text)
+    """Token ids of the prompt: the problem in the chosen template (default: the model's own), as
+    ``encode_prompt`` gives them to training and evaluation."""
+    task = loaded.task
+    template = template or task.template
+    return encode_prompt(loaded.tokenizer, task.prompt(problem, template), template=template, bos=task.bos)
 
 
 def solve_math_problem(
@@ -57,7 +56,7 @@ def solve_math_problem(
     return {
         "problem": problem,
         "completion": completion,
-        "answer": extract_answer(completion, loaded.dataset),
+        "answer": extract_answer(completion, loaded.task.answer_style),
         "prompt_token_ids": prompt,
         "completion_token_ids": completion_ids,
         "finished": bool(completion_ids) and completion_ids[-1] == tokenizer.eos_id,

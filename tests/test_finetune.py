@@ -90,9 +90,8 @@ def test_solve_tool_runs_on_the_run_directory(finetuned):
 
 
 def test_swapping_the_pe_trains_its_parameters_with_the_adapters(tmp_path, checkpoint):
-    from safetensors.numpy import load_file
-
     from ml_collections import ConfigDict
+    from safetensors.numpy import load_file
 
     config = finetune_config(checkpoint, **{"train.steps": 8, "eval.limit": 1})
     config.model.pe = ConfigDict({"name": "t5", "num_buckets": 8, "max_distance": 32})

@@ -1,18 +1,22 @@
-"""solve_math_problem and tools/solve.py on every kind of checkpoint, and their error messages."""
+"""solve_math_problem and tools/solve.py on every kind of checkpoint, their error messages, and
+parity with transformers (prompt ids, chat template, greedy tokens) on tiny llama, qwen2 and mistral
+models that each carry their own BPE tokenizer."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
 
 import pytest
+import torch
 
 from mathpe_jax.inference import load_checkpoint
-from mathpe_jax.solve import solve_math_problem
+from mathpe_jax.solve import build_prompt, solve_math_problem
 from tests.conftest import REPO_ROOT
 from tests.data.conftest import tiny_hf_tokenizer_dir  # noqa: F401 - fixture
-from tests.helpers_hf import tiny_checkpoint
+from tests.helpers_hf import FAMILIES, family_checkpoint, tiny_checkpoint
 
 PROBLEM = "A train travels 120 miles in 2 hours. What is its speed?"
 
@@ -29,7 +33,7 @@ def loaded(hf_dir):
 
 def test_solves_with_a_hugging_face_directory(loaded):
     out = solve_math_problem(PROBLEM, loaded, max_new_tokens=8)
-    assert out["prompt_token_ids"][0] == loaded.tokenizer.bos_id
+    assert out["prompt_token_ids"] == loaded.tokenizer.hf(loaded.task.prompt(PROBLEM))["input_ids"]
     assert loaded.tokenizer.decode(out["prompt_token_ids"]).startswith("Question: " + PROBLEM)
     assert 1 <= len(out["completion_token_ids"]) <= 8
     assert out["completion"] == loaded.tokenizer.decode(out["completion_token_ids"])
@@ -84,3 +88,79 @@ def test_tool_reports_a_missing_checkpoint_in_one_line(tmp_path):
 def test_tool_reports_an_empty_problem_in_one_line(hf_dir):
     done = run_tool(f"--checkpoint={hf_dir}", "--problem=")
     assert done.returncode != 0 and done.stderr.strip().splitlines()[-1] == "error: the problem is empty"
+
+
+# -- parity with transformers: tiny models of three families, each with its own BPE tokenizer ------
+
+GREEDY_TOKENS = 24
+
+
+@pytest.fixture(scope="module")
+def gsm8k_texts(data_dir):
+    with (data_dir / "gsm8k" / "train.jsonl").open() as lines:
+        rows = [json.loads(line) for line in itertools.islice(lines, 300)]
+    return [f"{r['question']}\n{r['answer']}" for r in rows]
+
+
+@pytest.fixture(scope="module", params=sorted(FAMILIES))
+def family(request, tmp_path_factory, gsm8k_texts):
+    """(family, checkpoint directory, transformers' tokenizer and model read back from it)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    name = request.param
+    directory = family_checkpoint(tmp_path_factory.mktemp(name), name, gsm8k_texts)
+    return name, directory, AutoTokenizer.from_pretrained(directory), AutoModelForCausalLM.from_pretrained(directory)
+
+
+@pytest.fixture(scope="module")
+def long_problem(data_dir):
+    """GSM8K test questions joined until the prompt passes 400 tokens under every tokenizer here."""
+    with (data_dir / "gsm8k" / "test.jsonl").open() as lines:
+        questions = [json.loads(line)["question"] for line in itertools.islice(lines, 30)]
+    text = ""
+    for question in questions:
+        text = f"{text} {question}".strip()
+        if len(text) > 950:
+            return text
+    raise AssertionError("not enough text for a long prompt")
+
+
+def test_prompt_ids_and_greedy_tokens_match_transformers(family, long_problem):
+    name, directory, hf_tokenizer, hf_model = family
+    expected_prompt = hf_tokenizer(long_problem)["input_ids"]
+    assert len(expected_prompt) >= 400
+    assert (expected_prompt[0] == hf_tokenizer.bos_token_id) == FAMILIES[name]["post_bos"]
+    out = solve_math_problem(long_problem, str(directory), template="none", max_new_tokens=GREEDY_TOKENS)
+    assert out["prompt_token_ids"] == expected_prompt
+    with torch.no_grad():
+        reference = hf_model.generate(
+            torch.tensor([expected_prompt]), attention_mask=torch.ones(1, len(expected_prompt), dtype=torch.long),
+            do_sample=False, max_new_tokens=GREEDY_TOKENS, pad_token_id=hf_tokenizer.pad_token_id,
+        )[0, len(expected_prompt):].tolist()
+    assert out["completion_token_ids"] == reference
+    assert len(reference) >= 1
+
+
+def test_chat_template_ids_match_apply_chat_template(family):
+    name, directory, hf_tokenizer, _ = family
+    loaded = load_checkpoint(str(directory))
+    if FAMILIES[name]["chat"] is None:
+        with pytest.raises(ValueError, match="template='chat' needs a Hugging Face tokenizer with a chat template"):
+            build_prompt(PROBLEM, loaded, "chat")
+        return
+    message = loaded.task.prompt(PROBLEM, "chat")
+    expected = hf_tokenizer.apply_chat_template(
+        [{"role": "user", "content": message}], add_generation_prompt=True, tokenize=True, return_dict=True
+    )["input_ids"]
+    assert build_prompt(PROBLEM, loaded, "chat") == expected
+    assert hf_tokenizer.decode(expected).endswith("<|im_start|>assistant\n")
+
+
+def test_tool_prints_the_tokenizers_own_prompt_ids(family):
+    name, directory, hf_tokenizer, _ = family
+    if name != "mistral":  # one family is enough for the command line; all of them go through solve above
+        pytest.skip("command line checked on the tokenizer that defines a BOS but adds none")
+    done = run_tool(f"--checkpoint={directory}", f"--problem={PROBLEM}", "--template=none", "--max_new_tokens=2", "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["prompt_token_ids"] == hf_tokenizer(PROBLEM)["input_ids"]

@@ -14,13 +14,15 @@ from absl import app, flags
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from mathpe_jax.data.prompts import TEMPLATES  # noqa: E402
 from mathpe_jax.solve import solve_math_problem  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("checkpoint", None, "model directory, hub id, run directory or adapter", required=True)
 flags.DEFINE_string("problem", None, "the problem text", required=True)
 flags.DEFINE_string("base", None, "base model of an adapter checkpoint")
-flags.DEFINE_enum("template", None, ["cot", "plain", "none"], "prompt template (default: the model's own)")
+flags.DEFINE_enum("template", None, list(TEMPLATES),
+                  "prompt template (default: the model's own; chat: the tokenizer's chat template)")
 flags.DEFINE_integer("max_new_tokens", 256, "generation budget")
 flags.DEFINE_bool("json", False, "print one JSON object instead of text")
 

@@ -1,1 +1,1 @@
-"""Tokenizers, synthetic tasks with length splits, math datasets and batching."""
+"""Tasks as plug-ins (``tasks/``), tokenizers, prompts (``encode_prompt``), datasets and batching."""

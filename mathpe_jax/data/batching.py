@@ -28,21 +28,21 @@ def sft_batch(
     prompts: Sequence[Sequence[int]],
     answers: Sequence[Sequence[int]],
     *,
-    bos_id: int | None,
     eos_id: int,
     pad_id: int,
     seq_len: int | None = None,
 ) -> Batch:
-    """Right-padded next-token batch: ``[BOS] prompt answer [EOS]``, loss on answer and EOS only.
+    """Right-padded next-token batch: ``prompt answer [EOS]``, loss on answer and EOS only.
+
+    Prompts come from ``prompts.encode_prompt``, with whatever BOS the tokenizer or run adds.
 
     ``seq_len`` defaults to the longest sequence rounded up to ``LENGTH_QUANTUM``; a sequence that
     does not fit raises with its index and length.
     """
     seqs, starts = [], []
     for prompt, answer in zip(prompts, answers, strict=True):
-        head = ([bos_id] if bos_id is not None else []) + list(prompt)
-        seqs.append(head + list(answer) + [eos_id])
-        starts.append(len(head))
+        seqs.append(list(prompt) + list(answer) + [eos_id])
+        starts.append(len(prompt))
     longest = max(len(s) for s in seqs) - 1
     length = seq_len or padded_length(longest)
     if longest > length:

@@ -2,8 +2,8 @@
 
 A converted checkpoint must be fed exactly the ids its tokenizer produces, so this wraps
 ``AutoTokenizer`` rather than re-implementing any tokenizer. Special tokens are left to the data
-pipeline: ``encode`` adds none (``sft_batch`` and the decoder place BOS and EOS themselves), and
-``decode`` drops them so graders see only text.
+pipeline: ``encode`` adds none (``prompts.encode_prompt`` lets the tokenizer add its own to a prompt,
+and ``sft_batch`` appends EOS), and ``decode`` drops them so graders see only text.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from mathpe_jax.hub import is_hub_id
 from transformers import AutoTokenizer
 
 from mathpe_jax.data.sentencepiece_tokenizer import SentencePieceTokenizer
 from mathpe_jax.data.tokenizer import CharTokenizer, Tokenizer
+from mathpe_jax.hub import is_hub_id
 
 # Either file is enough for AutoTokenizer to build a tokenizer from a directory.
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
@@ -37,6 +37,12 @@ class HFTokenizer:
         self.eos_id: int = self._tok.eos_token_id
         self.pad_id: int = self._tok.pad_token_id if self._tok.pad_token_id is not None else self.eos_id
         self.bos_id: int | None = self._tok.bos_token_id
+
+    @property
+    def hf(self):
+        """The ``transformers`` tokenizer itself: ``prompts.encode_prompt`` lets it add its own
+        special tokens and apply its chat template."""
+        return self._tok
 
     @property
     def vocab_size(self) -> int:

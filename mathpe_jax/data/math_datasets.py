@@ -1,4 +1,4 @@
-"""GSM8K and MATH as one list of ``MathProblem``s, from local JSON Lines or the Hugging Face Hub.
+"""Math datasets as one list of ``MathProblem``s, from local JSON Lines or the Hugging Face Hub.
 
 Both sources go through ``datasets.load_dataset`` so a run reads the shared copies offline and an
 online user can name a Hub dataset instead, with the same result type. Local files are checked line
@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import datasets
+
 from mathpe_jax.hub import is_hub_id
 
 
@@ -31,36 +32,15 @@ class MathProblem:
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-def gsm8k_answer(solution: str) -> str:
-    """The text after the last ``#### `` with thousands separators removed (``1,450,000`` -> ``1450000``)."""
-    _, marker, tail = solution.rpartition("#### ")
-    if not marker:
-        raise ValueError("solution has no '#### ' final-answer line")
-    return tail.strip().replace(",", "")
-
-
-def _gsm8k(row: dict[str, Any], split: str, index: int) -> MathProblem:
-    return MathProblem(f"gsm8k/{split}/{index}", row["question"], row["answer"], gsm8k_answer(row["answer"]))
-
-
-def _math(row: dict[str, Any], split: str, index: int) -> MathProblem:
-    del split, index  # MATH carries its own id: the problem's path in the original release
-    meta = {key: row[key] for key in ("subject", "level") if key in row}
-    return MathProblem(row["unique_id"], row["problem"], row["solution"], row["answer"], meta)
-
-
 @dataclasses.dataclass(frozen=True)
-class _Format:
+class RowFormat:
+    """How one dataset's records become ``MathProblem``s; each dataset task defines its own."""
+
+    name: str
     fields: tuple[str, ...]  # required string fields
     to_problem: Callable[[dict[str, Any], str, int], MathProblem]
-
-
-FORMATS = {
-    "gsm8k": _Format(("question", "answer"), _gsm8k),
-    "math": _Format(("problem", "solution", "answer", "unique_id"), _math),
-}
-# Hub datasets that need a config name; "owner/name:config" chooses one for any other.
-HUB_CONFIGS = {"openai/gsm8k": "main"}
+    check: Callable[[dict[str, Any]], None] = lambda row: None  # raises ValueError for a bad record
+    hub_configs: Mapping[str, str] = dataclasses.field(default_factory=dict)  # Hub ids that need a config
 
 
 def default_data_dir() -> Path:
@@ -69,38 +49,35 @@ def default_data_dir() -> Path:
 
 
 def load_problems(
-    name: str, split: str, source: str | Path | None = None, limit: int | None = None
+    fmt: RowFormat, split: str, source: str | Path | None = None, limit: int | None = None
 ) -> list[MathProblem]:
-    """Problems of dataset ``name`` ("gsm8k" or "math"), split ``split``, in file order.
+    """Problems of the dataset ``fmt`` reads, split ``split``, in file order.
 
-    ``source`` is a directory holding ``<name>/<split>.jsonl`` (default ``default_data_dir()``) or a
-    Hub dataset id such as ``openai/gsm8k`` or ``HuggingFaceH4/MATH-500``. ``limit`` keeps the first
+    ``source`` is a directory holding ``<fmt.name>/<split>.jsonl`` (default ``default_data_dir()``)
+    or a Hub dataset id (``owner/name``, or ``owner/name:config``). ``limit`` keeps the first
     ``limit`` problems.
     """
-    if name not in FORMATS:
-        raise ValueError(f"unknown dataset name={name!r}; known: {sorted(FORMATS)}")
     if limit is not None and limit < 1:
         raise ValueError(f"limit={limit} must be a positive number of problems")
     source = default_data_dir() if source is None else source
     if Path(source).is_dir():
-        rows = _local_rows(name, Path(source) / name / f"{split}.jsonl")
+        rows = _local_rows(fmt, Path(source) / fmt.name / f"{split}.jsonl")
     elif is_hub_id(str(source).partition(":")[0]):
-        rows = _hub_rows(name, str(source), split)
+        rows = _hub_rows(fmt, str(source), split)
     else:
         raise FileNotFoundError(f"dataset source {source} is neither a directory nor a Hub id owner/name")
     if limit is not None:
         rows = rows.select(range(min(limit, len(rows))))
-    to_problem = FORMATS[name].to_problem
-    return [to_problem(row, split, index) for index, row in enumerate(rows.to_list())]
+    return [fmt.to_problem(row, split, index) for index, row in enumerate(rows.to_list())]
 
 
-def _local_rows(name: str, path: Path) -> datasets.Dataset:
+def _local_rows(fmt: RowFormat, path: Path) -> datasets.Dataset:
     if not path.is_file():
         raise FileNotFoundError(f"dataset file not found: {path}")
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             try:
-                _check(name, json.loads(line))
+                _check(fmt, json.loads(line))
             except json.JSONDecodeError as err:
                 raise ValueError(f"{path}:{number}: not valid JSON ({err.msg})") from None
             except ValueError as err:
@@ -108,26 +85,25 @@ def _local_rows(name: str, path: Path) -> datasets.Dataset:
     return datasets.load_dataset("json", data_files=str(path), split="train")
 
 
-def _hub_rows(name: str, source: str, split: str) -> datasets.Dataset:
+def _hub_rows(fmt: RowFormat, source: str, split: str) -> datasets.Dataset:
     hub_id, _, config = source.partition(":")
-    rows = datasets.load_dataset(hub_id, config or HUB_CONFIGS.get(hub_id), split=split)
-    missing = [field for field in FORMATS[name].fields if field not in rows.column_names]
+    rows = datasets.load_dataset(hub_id, config or fmt.hub_configs.get(hub_id), split=split)
+    missing = [field for field in fmt.fields if field not in rows.column_names]
     if missing:
-        raise ValueError(f"{source} split {split} lacks the {name} fields {missing}; it has {rows.column_names}")
+        raise ValueError(f"{source} split {split} lacks the {fmt.name} fields {missing}; it has {rows.column_names}")
     for index, row in enumerate(rows):
         try:
-            _check(name, row)
+            _check(fmt, row)
         except ValueError as err:
             raise ValueError(f"{source} split {split} row {index}: {err}") from None
     return rows
 
 
-def _check(name: str, row: Any) -> None:
-    """Raises ``ValueError`` (no location; callers add it) if ``row`` is not a usable ``name`` record."""
+def _check(fmt: RowFormat, row: Any) -> None:
+    """Raises ``ValueError`` (no location; callers add it) if ``row`` is not a usable record."""
     if not isinstance(row, dict):
         raise ValueError(f"expected a JSON object, got {type(row).__name__}")
-    for field in FORMATS[name].fields:
+    for field in fmt.fields:
         if not isinstance(row.get(field), str):
             raise ValueError(f"field {field!r} is missing or not a string")
-    if name == "gsm8k" and "#### " not in row["answer"]:
-        raise ValueError("field 'answer' has no '#### ' final-answer line")
+    fmt.check(row)

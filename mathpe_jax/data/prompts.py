@@ -1,8 +1,10 @@
-"""Prompt templates: how a question is shown to the model, and what it should write back.
+"""Prompt templates, and ``encode_prompt``: the one place a prompt becomes token ids.
 
 ``plain`` asks for the final answer alone, ``cot`` for a worked solution ending in the answer in the
-dataset's own notation (GSM8K ``#### n``, MATH ``\\boxed{...}``) so the existing graders can find it,
-and ``none`` shows the raw question, for models trained on bare question/solution pairs.
+dataset's own notation (the task's ``instruction``: GSM8K ``#### n``, MATH ``\\boxed{...}``) so the
+graders can find it, ``none`` shows the raw question, for models trained on bare question/solution
+pairs, and ``chat`` sends the question and instruction as one user message through the tokenizer's
+chat template (instruct models such as Qwen2.5-Math-Instruct expect it).
 
 Every target starts with the separator that joins it to its prompt (a space after ``Answer:``, a
 newline after a raw question), so ``prompt + target`` reads as one text and the target is tokenized
@@ -12,14 +14,13 @@ the way a pretrained model would continue the prompt (" 72", not "72").
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
-from mathpe_jax.data.math_datasets import MathProblem
+if TYPE_CHECKING:
+    from mathpe_jax.data.math_datasets import MathProblem
+    from mathpe_jax.data.tokenizer import Tokenizer
 
-# What the cot template asks for, per dataset: the notation its answer extractor reads.
-COT_INSTRUCTIONS = {
-    "gsm8k": "Solve the problem step by step. Write the final answer on its own last line as '#### <number>'.",
-    "math": "Solve the problem step by step. Put the final answer in \\boxed{}.",
-}
+CHAT = "chat"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +34,8 @@ TEMPLATES = {
     "plain": Template("Question: {question}\nAnswer:", " ", final_answer_only=True),
     "cot": Template("Question: {question}\n{instruction}\nAnswer:", " ", final_answer_only=False),
     "none": Template("{question}", "\n", final_answer_only=False),
+    # The chat template itself (the tokenizer's) opens the assistant's turn: no separator.
+    CHAT: Template("{question}\n{instruction}", "", final_answer_only=False),
 }
 
 
@@ -42,11 +45,9 @@ def _template(name: str) -> Template:
     return TEMPLATES[name]
 
 
-def format_prompt(question: str, template: str, dataset: str) -> str:
-    """The text the model is given for ``question`` of ``dataset`` ("gsm8k" or "math")."""
-    if dataset not in COT_INSTRUCTIONS:
-        raise ValueError(f"unknown dataset={dataset!r} for prompts; known: {sorted(COT_INSTRUCTIONS)}")
-    return _template(template).prompt.format(question=question, instruction=COT_INSTRUCTIONS[dataset])
+def format_prompt(question: str, template: str, instruction: str) -> str:
+    """The text the model is given for ``question``; ``instruction`` says how to write the answer."""
+    return _template(template).prompt.format(question=question, instruction=instruction)
 
 
 def format_target(problem: MathProblem, template: str) -> str:
@@ -54,3 +55,24 @@ def format_target(problem: MathProblem, template: str) -> str:
     full solution (GSM8K with its ``#### n`` line, MATH with its ``\\boxed{...}``) otherwise."""
     spec = _template(template)
     return spec.separator + (problem.answer if spec.final_answer_only else problem.solution)
+
+
+def encode_prompt(tokenizer: Tokenizer, text: str, *, template: str, bos: bool = True) -> list[int]:
+    """The token ids of prompt ``text``, as training, evaluation and ``solve`` all give them.
+
+    A Hugging Face tokenizer (one with an ``hf`` attribute) decides its own special tokens: the ids
+    are exactly ``tokenizer(text)["input_ids"]`` (BOS only where its post-processor adds one), or,
+    for template ``chat``, ``apply_chat_template`` of one user message with the generation prompt.
+    Our own tokenizers (character, SentencePiece) get BOS first when ``bos`` is set.
+    """
+    hf = getattr(tokenizer, "hf", None)
+    if template == CHAT:
+        if hf is None or not getattr(hf, "chat_template", None):
+            name = getattr(tokenizer, "name", type(tokenizer).__name__)
+            raise ValueError(f"template={CHAT!r} needs a Hugging Face tokenizer with a chat template; {name} has none")
+        messages = [{"role": "user", "content": text}]
+        return list(hf.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False))
+    if hf is not None:
+        return list(hf(text)["input_ids"])
+    head = [tokenizer.bos_id] if bos and tokenizer.bos_id is not None else []
+    return head + tokenizer.encode(text)

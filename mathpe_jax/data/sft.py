@@ -16,14 +16,15 @@ from absl import logging
 
 from mathpe_jax.data.batching import Batch, padded_length, sft_batch
 from mathpe_jax.data.math_datasets import MathProblem
-from mathpe_jax.data.prompts import format_prompt, format_target
+from mathpe_jax.data.prompts import encode_prompt
+from mathpe_jax.data.tasks.dataset import DatasetTask
 from mathpe_jax.data.tokenizer import Tokenizer
 
 
 @dataclasses.dataclass(frozen=True)
 class SFTExample:
-    """``prompt_ids`` already start with BOS when the run uses one: they are exactly what the
-    decoder is given at evaluation. EOS is appended at batching time."""
+    """``prompt_ids`` are ``encode_prompt``'s (BOS included where the tokenizer or run adds one):
+    exactly what the decoder is given at evaluation. EOS is appended at batching time."""
 
     prompt_ids: tuple[int, ...]
     target_ids: tuple[int, ...]
@@ -38,22 +39,17 @@ class SFTExample:
 def sft_examples(
     problems: Sequence[MathProblem],
     tokenizer: Tokenizer,
+    task: DatasetTask,
     *,
-    template: str,
-    dataset: str,
     max_len: int,
-    bos: bool = True,
 ) -> list[SFTExample]:
-    """Tokenized ``problems``, without those longer than ``max_len`` (counted in one log line).
-
-    ``bos`` prepends the tokenizer's BOS when it has one (Qwen2's has none).
-    """
-    head = (tokenizer.bos_id,) if bos and tokenizer.bos_id is not None else ()
+    """Tokenized ``problems`` in ``task``'s template, without those longer than ``max_len``
+    (counted in one log line)."""
     examples, dropped_lengths = [], []
     for problem in problems:
         example = SFTExample(
-            head + tuple(tokenizer.encode(format_prompt(problem.question, template, dataset))),
-            tuple(tokenizer.encode(format_target(problem, template))),
+            tuple(encode_prompt(tokenizer, task.prompt(problem.question), template=task.template, bos=task.bos)),
+            tuple(tokenizer.encode(task.target(problem))),
             problem.id,
         )
         if example.length <= max_len:
@@ -63,15 +59,15 @@ def sft_examples(
     if dropped_lengths:
         logging.warning(
             "SFT %s/%s: dropped %d of %d examples longer than max_len=%d tokens (longest %d)",
-            dataset,
-            template,
+            task.name,
+            task.template,
             len(dropped_lengths),
             len(problems),
             max_len,
             max(dropped_lengths),
         )
     if dropped_lengths and not examples:
-        raise ValueError(f"no {dataset} example fits max_len={max_len}: the shortest has {min(dropped_lengths)} tokens")
+        raise ValueError(f"no {task.name} example fits max_len={max_len}: the shortest has {min(dropped_lengths)} tokens")
     return examples
 
 
@@ -116,7 +112,6 @@ class SFTBatches:
         return sft_batch(
             [e.prompt_ids for e in chosen],
             [e.target_ids for e in chosen],
-            bos_id=None,  # already in prompt_ids
             eos_id=self.eos_id,
             pad_id=self.pad_id,
             seq_len=padded_length(longest, self.length_quantum),

@@ -12,8 +12,8 @@ import time
 from collections.abc import Sequence
 
 from mathpe_jax.decode import greedy_generate
-from mathpe_jax.progress import Progress
 from mathpe_jax.model.transformer import Decoder
+from mathpe_jax.progress import Progress
 
 __all__ = ["DecodeTiming", "Generation", "generate"]
 

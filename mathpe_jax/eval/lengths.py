@@ -1,14 +1,7 @@
-"""Accuracy by problem length: length buckets of a dataset, and a synthetic task's lengths.
+"""Accuracy by problem length, pooled over the length groups of ``data.tasks.buckets``.
 
-Positional encodings differ most in how they cope with length, so every evaluation breaks accuracy
-down by length, in one of two ways:
-
-* a text dataset (GSM8K, MATH) is split into buckets by problem length. Bucket edges are the
-  dataset's own tertiles, which gives three buckets of (nearly) equal size whatever the length unit
-  (tokens or characters);
-* a synthetic task has its own fixed test set per length, in and out of the training range (same
-  size, fixed by the seed: ``synthetic.eval_examples``); in-distribution pools the training lengths,
-  out-of-distribution the others.
+A text dataset reports accuracy per question-length bucket; a synthetic task per operand length and
+pooled in and out of the training range.
 """
 
 from __future__ import annotations
@@ -16,66 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import numpy as np
 from absl import logging
 
-from mathpe_jax.eval.predictions import Prediction, accuracy
+from mathpe_jax.data.tasks.buckets import BUCKETS, IN_DISTRIBUTION, OUT_OF_DISTRIBUTION, length_group
+from mathpe_jax.eval.metrics import accuracy
+from mathpe_jax.grading.prediction import Prediction
 
-__all__ = [
-    "BUCKETS",
-    "IN_DISTRIBUTION",
-    "OUT_OF_DISTRIBUTION",
-    "accuracy_by",
-    "accuracy_by_bucket",
-    "length_bucket",
-    "length_group",
-    "length_report",
-    "tertile_edges",
-]
-
-BUCKETS = ("short", "medium", "long")
-IN_DISTRIBUTION, OUT_OF_DISTRIBUTION = "in_distribution", "out_of_distribution"
-
-
-def tertile_edges(lengths: Sequence[float]) -> tuple[float, float]:
-    """The 1/3 and 2/3 quantiles of ``lengths`` (linear interpolation)."""
-    if len(lengths) == 0:
-        raise ValueError("tertile_edges needs at least one length")
-    low, high = np.quantile(np.asarray(lengths, dtype=np.float64), [1 / 3, 2 / 3])
-    return float(low), float(high)
-
-
-def length_bucket(n_tokens_or_chars: float, edges: tuple[float, float]) -> str:
-    """``"short"`` up to and including the first edge, ``"long"`` above the second, else ``"medium"``."""
-    low, high = edges
-    if low > high:
-        raise ValueError(f"edges must be ascending, got {edges}")
-    if n_tokens_or_chars <= low:
-        return "short"
-    if n_tokens_or_chars <= high:
-        return "medium"
-    return "long"
-
-
-def accuracy_by_bucket(
-    lengths: Sequence[float], correct: Sequence[bool], edges: tuple[float, float] | None = None
-) -> dict[str, dict[str, float]]:
-    """Accuracy and count per bucket: ``{"short": {"n": 10, "accuracy": 0.7}, ...}``.
-
-    ``edges`` default to the tertiles of ``lengths``; pass the edges of a
-    reference split to compare models or splits on the same buckets. An
-    empty bucket reports ``n = 0`` and ``accuracy = nan``.
-    """
-    if len(lengths) != len(correct):
-        raise ValueError(f"{len(lengths)} lengths but {len(correct)} verdicts")
-    edges = tertile_edges(lengths) if edges is None else edges
-    hits: dict[str, list[bool]] = {name: [] for name in BUCKETS}
-    for length, ok in zip(lengths, correct):
-        hits[length_bucket(length, edges)].append(bool(ok))
-    return {
-        name: {"n": len(values), "accuracy": float(np.mean(values)) if values else float("nan")}
-        for name, values in hits.items()
-    }
+__all__ = ["accuracy_by", "length_report"]
 
 
 def accuracy_by(predictions: Iterable[Prediction], groups: Sequence[str] = BUCKETS) -> dict[str, dict[str, Any]]:
@@ -85,11 +25,6 @@ def accuracy_by(predictions: Iterable[Prediction], groups: Sequence[str] = BUCKE
     for p in predictions:
         members[p.length_bucket].append(p)
     return {group: accuracy(items) for group, items in members.items()}
-
-
-def length_group(length: int, train_lengths: tuple[int, int]) -> str:
-    lo, hi = train_lengths
-    return IN_DISTRIBUTION if lo <= length <= hi else OUT_OF_DISTRIBUTION
 
 
 def length_report(

@@ -1,13 +1,15 @@
-"""Everything ``--mode=eval`` (and the end of training) measures on a run.
+"""Everything ``--mode=eval`` (and the end of training) measures on a model.
 
-``evaluate_run`` returns the ``eval`` entry of results.json and writes, in the run directory,
-``predictions.jsonl`` (one graded completion per line, see ``predictions.Prediction``), attention
-heatmaps under ``attention/`` and, for GSM8K, ``robustness_predictions.jsonl`` (the perturbed
-problems' completions, ids suffixed with the variant).
+``evaluate`` returns the ``eval`` entry of results.json and writes, in ``out_dir``,
+``predictions.jsonl`` (one graded completion per line, see ``grading.prediction.Prediction``), attention
+heatmaps under ``attention/`` and, for a task with robustness variants (GSM8K),
+``robustness_predictions.jsonl`` (the perturbed problems' completions, ids suffixed with the
+variant). The task (``EvalSpec.task``) supplies the test problems, prompts, grading and length
+buckets; this module never asks for a task by name.
 
 A synthetic task reports accuracy in and out of the training length range and per operand length
-(``lengths``); a text dataset (GSM8K, MATH: the first ``eval.limit`` test problems)
-reports accuracy per problem-length tertile of question tokens and, for GSM8K, robustness. Both add
+(``length_generalization``); a text dataset (the first ``limit`` test problems) reports accuracy
+per problem-length tertile of question tokens and, where the task has them, robustness. Both add
 the pooled accuracy, truncation rate, error classes, step statistics, attention statistics and
 efficiency figures.
 """
@@ -21,22 +23,25 @@ from typing import Any
 
 import jax
 from absl import logging
-from ml_collections import ConfigDict
 
-from mathpe_jax.data.synthetic import Example, eval_examples
+from mathpe_jax.build import parameter_count
+from mathpe_jax.data.prompts import encode_prompt
+from mathpe_jax.data.tasks.buckets import tertile_edges
+from mathpe_jax.data.tasks.dataset import DatasetTask
+from mathpe_jax.data.tasks.synthetic import SyntheticTask
 from mathpe_jax.data.tokenizer import Tokenizer
 from mathpe_jax.eval.attention.probe import analyse_attention, spread
 from mathpe_jax.eval.efficiency import efficiency_report
 from mathpe_jax.eval.generation import DecodeTiming, Generation, generate
-from mathpe_jax.eval.lengths import accuracy_by, length_bucket, length_group, length_report, tertile_edges
-from mathpe_jax.eval.predictions import Prediction, grade_text, summarize, write_predictions
+from mathpe_jax.eval.lengths import accuracy_by, length_report
+from mathpe_jax.eval.metrics import summarize, write_predictions
 from mathpe_jax.eval.robustness.report import make_variants, robustness_report
-from mathpe_jax.eval.synthetic_eval import STEP_TASKS, grade_synthetic
-from mathpe_jax.experiment import is_synthetic, parameter_count
+from mathpe_jax.eval.spec import EvalSpec
+from mathpe_jax.grading.prediction import Prediction
 from mathpe_jax.model.transformer import Decoder
 from mathpe_jax.progress import Progress
 
-__all__ = ["ATTENTION_EXAMPLES", "PREDICTIONS", "ROBUSTNESS_PREDICTIONS", "evaluate_run"]
+__all__ = ["ATTENTION_EXAMPLES", "PREDICTIONS", "ROBUSTNESS_PREDICTIONS", "EvalSpec", "evaluate"]
 
 PREDICTIONS = "predictions.jsonl"
 ROBUSTNESS_PREDICTIONS = "robustness_predictions.jsonl"
@@ -44,11 +49,16 @@ ROBUSTNESS_PREDICTIONS = "robustness_predictions.jsonl"
 ATTENTION_EXAMPLES = 8
 
 
-def evaluate_run(config: ConfigDict, model: Decoder, tokenizer: Tokenizer, workdir: Path) -> dict[str, Any]:
-    """The ``eval`` entry of results.json for the run's task; writes the per-problem files (chief only)."""
-    if is_synthetic(config):
-        return _evaluate_synthetic(config, model, tokenizer, workdir)
-    return {config.task.name: _evaluate_dataset(config, model, tokenizer, workdir)}
+def evaluate(model: Decoder, tokenizer: Tokenizer, spec: EvalSpec, out_dir: Path) -> dict[str, Any]:
+    """The ``eval`` entry of results.json for ``spec.task``; writes the per-problem files (chief only)."""
+    if spec.task.kind == "synthetic":
+        return _evaluate_synthetic(model, tokenizer, spec, out_dir)
+    return {spec.task.name: _evaluate_dataset(model, tokenizer, spec, out_dir)}
+
+
+def _starts_with_bos(tokenizer: Tokenizer, prompts: Sequence[Sequence[int]]) -> bool:
+    """Whether every prompt's first key is BOS (attention statistics treat that key apart)."""
+    return tokenizer.bos_id is not None and bool(prompts) and all(p[:1] == [tokenizer.bos_id] for p in prompts)
 
 
 def _chief() -> bool:
@@ -58,7 +68,7 @@ def _chief() -> bool:
 def _common_metrics(
     model: Decoder,
     tokenizer: Tokenizer,
-    workdir: Path,
+    out_dir: Path,
     sequences: Sequence[Sequence[int]],
     predictions: Sequence[Prediction],
     timing: DecodeTiming,
@@ -74,71 +84,65 @@ def _common_metrics(
         tokenizer,
         [sequences[i] for i in chosen],
         [predictions[i].id for i in chosen],
-        workdir,
+        out_dir,
         first_key_is_bos=first_key_is_bos,
         write=_chief(),
     )
     return {
         **summarize(predictions, reasoning=reasoning),
         "attention": attention,
-        "efficiency": efficiency_report(parameter_count(model), timing, workdir),
+        "efficiency": efficiency_report(parameter_count(model), timing, out_dir),
     }
 
 
-def _evaluate_synthetic(config: ConfigDict, model: Decoder, tokenizer: Tokenizer, workdir: Path) -> dict[str, Any]:
+def _evaluate_synthetic(model: Decoder, tokenizer: Tokenizer, spec: EvalSpec, out_dir: Path) -> dict[str, Any]:
     """Every length's fixed test set, decoded together; each answer gets the budget its length had
     alone (longest target + 2 tokens), so a longer shared budget changes no verdict."""
-    task = config.task
-    train_lengths = tuple(task.train_lengths)
-    lengths = sorted({*range(train_lengths[0], train_lengths[1] + 1), *task.test_lengths})
-    examples: list[tuple[str, Example, int]] = []
+    task: SyntheticTask = spec.task
+    lengths = task.eval_lengths()
+    examples = []
     for n in lengths:
-        subset = eval_examples(task.name, n, config.eval.examples_per_length, config.seed, task.reverse)
-        budget = max((len(tokenizer.encode(e.answer)) for e in subset), default=0) + 2
+        subset = task.test_examples(n, spec.examples_per_length)
+        budget = max((len(tokenizer.encode(task.target(e))) for e in subset), default=0) + 2
         examples += [(f"{task.name}/{n}/{k}", e, budget) for k, e in enumerate(subset)]
     if not examples:
-        return length_report([], lengths, train_lengths)
-    head = [tokenizer.bos_id] if task.bos else []
-    prompts = [head + tokenizer.encode(e.prompt) for _, e, _ in examples]
+        return length_report([], lengths, task.train_lengths)
+    texts = [task.prompt(e.prompt, spec.prompt_template) for _, e, _ in examples]
+    prompts = [encode_prompt(tokenizer, text, template=spec.prompt_template, bos=task.bos) for text in texts]
     generation = generate(
         model,
         prompts,
         max_new_tokens=max(budget for _, _, budget in examples),
         eos_id=tokenizer.eos_id,
         pad_id=tokenizer.pad_id,
-        batch_size=min(config.eval.batch_size, len(prompts)),
+        batch_size=min(spec.batch_size, len(prompts)),
         label=f"{task.name} eval",
     )
     predictions, sequences = [], []
-    for (problem_id, example, budget), prompt, ids in zip(examples, prompts, generation.completions):
+    for (problem_id, example, budget), text, prompt, ids in zip(examples, texts, prompts, generation.completions):
         ids = ids[:budget]
         sequences.append(prompt + ids)
         predictions.append(
-            grade_synthetic(
+            task.grade(
                 problem_id=problem_id,
-                example=example,
+                prompt=text,
+                gold=task.target(example),
                 completion=tokenizer.decode(ids),
                 completion_tokens=len(ids),
                 ended=ids[-1:] == [tokenizer.eos_id],
-                task=task.name,
-                reverse=task.reverse,
-                length_bucket=length_group(example.length, train_lengths),
+                length=example.length,
+                length_bucket=task.length_bucket(example.length),
             )
         )
     if _chief():
-        write_predictions(workdir / PREDICTIONS, predictions)
-    result = length_report(predictions, lengths, train_lengths)
+        write_predictions(out_dir / PREDICTIONS, predictions)
+    result = length_report(predictions, lengths, task.train_lengths)
     result |= _common_metrics(
-        model, tokenizer, workdir, sequences, predictions, generation.timing,
-        first_key_is_bos=bool(task.bos), reasoning=task.name in STEP_TASKS,
+        model, tokenizer, out_dir, sequences, predictions, generation.timing,
+        first_key_is_bos=_starts_with_bos(tokenizer, prompts), reasoning=task.step_answers,
     )
     _log_headline(task.name, result)
     return result
-
-
-def _text_bos(config: ConfigDict, tokenizer: Tokenizer) -> bool:
-    """Prompts start with BOS when the run asks for it and the tokenizer has one (Qwen2 has none)."""
-    return bool(config.task.bos) and tokenizer.bos_id is not None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,25 +156,21 @@ class _Problem:
     prompt_ids: list[int]
 
 
-def _text_problems(
-    config: ConfigDict, tokenizer: Tokenizer, items: Sequence[tuple[str, str, str]]
-) -> list[_Problem]:
-    """``(id, question, gold)`` triples prompted with ``task.template`` (BOS first when
-    ``task.bos`` is set and the tokenizer has one)."""
-    from mathpe_jax.data.prompts import format_prompt
-
-    head = [tokenizer.bos_id] if _text_bos(config, tokenizer) else []
+def _text_problems(tokenizer: Tokenizer, spec: EvalSpec, items: Sequence[tuple[str, str, str]]) -> list[_Problem]:
+    """``(id, question, gold)`` triples in the spec's prompt template, encoded by ``encode_prompt``."""
+    task, template = spec.task, spec.prompt_template
     out = []
     for problem_id, question, gold in items:
-        prompt = format_prompt(question, config.task.template, config.task.name)
-        out.append(_Problem(problem_id, question, gold, prompt, head + tokenizer.encode(prompt)))
+        prompt = task.prompt(question, template)
+        ids = encode_prompt(tokenizer, prompt, template=template, bos=task.bos)
+        out.append(_Problem(problem_id, question, gold, prompt, ids))
     return out
 
 
 def _decode_and_grade(
-    config: ConfigDict,
     model: Decoder,
     tokenizer: Tokenizer,
+    spec: EvalSpec,
     problems: Sequence[_Problem],
     *,
     batch_size: int,
@@ -183,7 +183,7 @@ def _decode_and_grade(
     generation = generate(
         model,
         [p.prompt_ids for p in problems],
-        max_new_tokens=config.eval.max_new_tokens,
+        max_new_tokens=spec.max_new_tokens,
         eos_id=tokenizer.eos_id,
         pad_id=tokenizer.pad_id,
         batch_size=batch_size,
@@ -195,14 +195,13 @@ def _decode_and_grade(
     for problem, ids in zip(problems, generation.completions):
         length = len(tokenizer.encode(problem.question))
         predictions.append(
-            grade_text(
+            spec.task.grade(
                 problem_id=problem.id,
                 prompt=problem.prompt,
+                gold=problem.gold,
                 completion=tokenizer.decode(ids),
                 completion_tokens=len(ids),
-                truncated=ids[-1:] != [tokenizer.eos_id],
-                gold=problem.gold,
-                dataset=config.task.name,
+                ended=ids[-1:] == [tokenizer.eos_id],
                 length=length,
                 length_bucket=bucket(length),
             )
@@ -211,38 +210,35 @@ def _decode_and_grade(
     return generation, predictions
 
 
-def _evaluate_dataset(config: ConfigDict, model: Decoder, tokenizer: Tokenizer, workdir: Path) -> dict[str, Any]:
-    """The first ``eval.limit`` test problems (all when 0) and, for GSM8K, their robustness
-    variants, all decoded at one prompt length so the model compiles once."""
-    from mathpe_jax.data.math_datasets import load_problems
-
-    dataset = config.task.name
-    source = load_problems(dataset, "test", source=config.task.source or None, limit=config.eval.limit or None)
-    originals = _text_problems(config, tokenizer, [(p.id, p.question, p.answer) for p in source])
-    variants = make_variants(source, config.seed) if dataset == "gsm8k" else {}
+def _evaluate_dataset(model: Decoder, tokenizer: Tokenizer, spec: EvalSpec, out_dir: Path) -> dict[str, Any]:
+    """The first ``spec.limit`` test problems (all when 0) and, where the task has them, their
+    robustness variants, all decoded at one prompt length so the model compiles once."""
+    task: DatasetTask = spec.task
+    source = task.problems("test", spec.limit)
+    originals = _text_problems(tokenizer, spec, [(p.id, p.question, p.answer) for p in source])
+    variants = make_variants(source, spec.seed) if task.robustness else {}
     changed = {
-        name: _text_problems(config, tokenizer, [(f"{source[v.index].id}#{name}", v.question, v.gold) for v in items])
+        name: _text_problems(tokenizer, spec, [(f"{source[v.index].id}#{name}", v.question, v.gold) for v in items])
         for name, items in variants.items()
     }
     # One compiled shape for every group: the longest prompt, and the originals' batch size.
     shape = {
         "prompt_len": max(len(p.prompt_ids) for group in (originals, *changed.values()) for p in group),
-        "batch_size": min(config.eval.batch_size, len(originals)),
+        "batch_size": min(spec.batch_size, len(originals)),
     }
     edges = tertile_edges([len(tokenizer.encode(p.question)) for p in originals])
 
     def bucket(length: int) -> str:
-        return length_bucket(length, edges)
+        return task.length_bucket(length, edges)
 
-    generation, predictions = _decode_and_grade(
-        config, model, tokenizer, originals, **shape, bucket=bucket, label=f"{dataset} eval"
-    )
+    label = f"{task.name} eval"
+    generation, predictions = _decode_and_grade(model, tokenizer, spec, originals, **shape, bucket=bucket, label=label)
     if _chief():
-        write_predictions(workdir / PREDICTIONS, predictions)
+        write_predictions(out_dir / PREDICTIONS, predictions)
     sequences = [p.prompt_ids + ids for p, ids in zip(originals, generation.completions)]
     result = _common_metrics(
-        model, tokenizer, workdir, sequences, predictions, generation.timing,
-        first_key_is_bos=_text_bos(config, tokenizer), reasoning=True,
+        model, tokenizer, out_dir, sequences, predictions, generation.timing,
+        first_key_is_bos=_starts_with_bos(tokenizer, [p.prompt_ids for p in originals]), reasoning=task.step_answers,
     )
     result["by_length_bucket"] = {"unit": "question tokens", "edges": list(edges), **accuracy_by(predictions)}
     if variants:
@@ -250,12 +246,12 @@ def _evaluate_dataset(config: ConfigDict, model: Decoder, tokenizer: Tokenizer, 
         for name, group in changed.items():
             graded[name] = []
             if group:
-                label = f"{dataset} {name}"
-                _, graded[name] = _decode_and_grade(config, model, tokenizer, group, **shape, bucket=bucket, label=label)
+                label = f"{task.name} {name}"
+                _, graded[name] = _decode_and_grade(model, tokenizer, spec, group, **shape, bucket=bucket, label=label)
         result["robustness"] = robustness_report(predictions, variants, graded)
         if _chief():
-            write_predictions(workdir / ROBUSTNESS_PREDICTIONS, [p for group in graded.values() for p in group])
-    _log_headline(dataset, result)
+            write_predictions(out_dir / ROBUSTNESS_PREDICTIONS, [p for group in graded.values() for p in group])
+    _log_headline(task.name, result)
     return result
 
 

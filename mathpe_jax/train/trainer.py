@@ -16,9 +16,9 @@ from typing import Any
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
-from jax.sharding import NamedSharding, PartitionSpec
 from absl import logging
 from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec
 
 from mathpe_jax.data.batching import Batch
 from mathpe_jax.parallel.mesh import to_global

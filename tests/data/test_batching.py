@@ -5,8 +5,8 @@ from mathpe_jax.data.batching import sft_batch
 
 
 def test_loss_only_on_answer_and_eos_with_padding_marked():
-    batch = sft_batch([[5, 6], [7]], [[8, 9], [10]], bos_id=1, eos_id=2, pad_id=0)
-    # Row 0: BOS 5 6 | 8 9 EOS -> inputs BOS 5 6 8 9, targets 5 6 8 9 EOS.
+    batch = sft_batch([[1, 5, 6], [1, 7]], [[8, 9], [10]], eos_id=2, pad_id=0)
+    # Row 0: BOS 5 6 | 8 9 EOS (BOS is part of the prompt) -> inputs BOS 5 6 8 9, targets 5 6 8 9 EOS.
     np.testing.assert_array_equal(batch.inputs[0, :5], [1, 5, 6, 8, 9])
     np.testing.assert_array_equal(batch.targets[0, :5], [5, 6, 8, 9, 2])
     np.testing.assert_array_equal(batch.loss_mask[0, :5], [0, 0, 1, 1, 1])
@@ -15,12 +15,12 @@ def test_loss_only_on_answer_and_eos_with_padding_marked():
     assert batch.inputs.shape[1] % 8 == 0
 
 
-def test_without_bos():
-    batch = sft_batch([[5]], [[6]], bos_id=None, eos_id=2, pad_id=0)
+def test_a_one_token_prompt():
+    batch = sft_batch([[5]], [[6]], eos_id=2, pad_id=0)
     np.testing.assert_array_equal(batch.inputs[0, :2], [5, 6])
     np.testing.assert_array_equal(batch.loss_mask[0, :2], [1, 1])
 
 
 def test_too_long_is_named():
     with pytest.raises(ValueError, match="example 0 has 5 tokens"):
-        sft_batch([[5, 6]], [[7]], bos_id=1, eos_id=2, pad_id=0, seq_len=3)
+        sft_batch([[1, 5, 6]], [[7]], eos_id=2, pad_id=0, seq_len=3)

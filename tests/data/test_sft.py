@@ -3,17 +3,22 @@ import logging
 import numpy as np
 import pytest
 
-from mathpe_jax.data.math_datasets import MathProblem, load_problems
+from mathpe_jax.data.math_datasets import MathProblem
 from mathpe_jax.data.sentencepiece_tokenizer import (
     SentencePieceTokenizer,
     train_sentencepiece,
 )
 from mathpe_jax.data.sft import SFTBatches, SFTExample, sft_examples
+from mathpe_jax.data.tasks.gsm8k import GSM8K
 
 
 @pytest.fixture(scope="module")
 def gsm8k(data_dir):
-    return load_problems("gsm8k", "train", data_dir)
+    return GSM8K({"source": str(data_dir)}).problems("train")
+
+
+def _task(template="cot", bos=True):
+    return GSM8K({"template": template, "bos": bos})
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +29,7 @@ def tokenizer(gsm8k, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def examples(gsm8k, tokenizer):
-    return sft_examples(gsm8k, tokenizer, template="cot", dataset="gsm8k", max_len=512)
+    return sft_examples(gsm8k, tokenizer, _task(), max_len=512)
 
 
 def test_examples_hold_bos_prompt_and_target(gsm8k, tokenizer, examples):
@@ -32,17 +37,17 @@ def test_examples_hold_bos_prompt_and_target(gsm8k, tokenizer, examples):
     assert first.id == "gsm8k/train/0" and first.prompt_ids[0] == tokenizer.bos_id
     assert tokenizer.decode(first.target_ids) == " " + gsm8k[0].solution
     assert first.length == len(first.prompt_ids) + len(first.target_ids)
-    no_bos = sft_examples(gsm8k[:1], tokenizer, template="cot", dataset="gsm8k", max_len=512, bos=False)
+    no_bos = sft_examples(gsm8k[:1], tokenizer, _task(bos=False), max_len=512)
     assert no_bos[0].prompt_ids == first.prompt_ids[1:]
 
 
 def test_too_long_examples_are_dropped_and_counted(gsm8k, tokenizer, caplog):
     with caplog.at_level(logging.WARNING):
-        kept = sft_examples(gsm8k[:200], tokenizer, template="cot", dataset="gsm8k", max_len=200)
+        kept = sft_examples(gsm8k[:200], tokenizer, _task(), max_len=200)
     assert 0 < len(kept) < 200 and all(e.length <= 200 for e in kept)
     assert f"dropped {200 - len(kept)} of 200 examples longer than max_len=200 tokens" in caplog.text
     with pytest.raises(ValueError, match="no gsm8k example fits max_len=10: the shortest has"):
-        sft_examples(gsm8k[:5], tokenizer, template="cot", dataset="gsm8k", max_len=10)
+        sft_examples(gsm8k[:5], tokenizer, _task(), max_len=10)
 
 
 def test_loss_mask_covers_exactly_the_target_and_eos(examples, tokenizer):
@@ -116,6 +121,26 @@ def test_bad_settings_are_named(kwargs, match):
 
 def test_problems_with_braces_and_unicode_survive(tokenizer):
     problem = MathProblem("x", "Is {a} ≤ b?", "Yes.\n#### 1", "1")
-    (example,) = sft_examples([problem], tokenizer, template="plain", dataset="gsm8k", max_len=64)
+    (example,) = sft_examples([problem], tokenizer, _task("plain"), max_len=64)
     assert tokenizer.decode(example.prompt_ids) == "Question: Is {a} ≤ b?\nAnswer:"
     assert tokenizer.decode(example.target_ids) == " 1"
+
+
+@pytest.mark.parametrize("family,template", [("llama", "cot"), ("mistral", "none"), ("qwen2", "chat")])
+def test_prompts_are_what_the_hugging_face_tokenizer_gives(gsm8k, tmp_path, family, template):
+    """Training sees the ids evaluation and solve give: the tokenizer's own specials, or its chat template."""
+    from mathpe_jax.data.hf_tokenizer import HFTokenizer
+    from tests.helpers_hf import bpe_tokenizer
+
+    bpe_tokenizer(family, (f"{p.question}\n{p.solution}" for p in gsm8k[:300])).save_pretrained(tmp_path)
+    tokenizer = HFTokenizer(tmp_path)
+    task = _task(template)
+    (example,) = sft_examples(gsm8k[:1], tokenizer, task, max_len=4096)
+    prompt = task.prompt(gsm8k[0].question)
+    if template == "chat":
+        messages = [{"role": "user", "content": prompt}]
+        expected = tokenizer.hf.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"]
+    else:
+        expected = tokenizer.hf(prompt)["input_ids"]
+    assert list(example.prompt_ids) == expected
+    assert tokenizer.decode(example.target_ids) == task.target(gsm8k[0])

@@ -1,55 +1,24 @@
-"""Tertile edges and length buckets."""
+"""Accuracy per synthetic test length, pooled in and out of the training range."""
 
 from __future__ import annotations
 
-import math
-
-import pytest
-
-from mathpe_jax.eval.lengths import (
-    BUCKETS,
-    accuracy_by_bucket,
-    length_bucket,
-    tertile_edges,
-)
+from mathpe_jax.data.tasks import make_task
+from mathpe_jax.eval.lengths import length_report
 
 
-def test_tertile_edges() -> None:
-    assert tertile_edges(list(range(1, 10))) == pytest.approx((11 / 3, 19 / 3))
-    assert tertile_edges([5]) == (5.0, 5.0)
-    with pytest.raises(ValueError):
-        tertile_edges([])
+def test_length_report_pools_in_and_out_of_distribution() -> None:
+    task = make_task({"name": "addition", "reverse": False, "train_lengths": (1, 2), "test_lengths": (3, 4)})
 
+    def pred(length: int, ok: bool, exact: bool):
+        p = task.grade(
+            problem_id=f"t/{length}", prompt="1+1=", gold="2", completion="2" if ok else "3", completion_tokens=2,
+            ended=True, length=length, length_bucket=task.length_bucket(length),
+        )
+        return p if exact else type(p)(**{**p.to_json(), "correct": False})
 
-def test_length_bucket_edges_are_inclusive_upper_bounds() -> None:
-    edges = (10.0, 20.0)
-    assert [length_bucket(n, edges) for n in (0, 10, 10.5, 20, 21)] == [
-        "short",
-        "short",
-        "medium",
-        "medium",
-        "long",
-    ]
-    with pytest.raises(ValueError):
-        length_bucket(5, (20.0, 10.0))
-
-
-def test_tertiles_give_balanced_buckets() -> None:
-    lengths = list(range(300))
-    edges = tertile_edges(lengths)
-    counts = {name: sum(length_bucket(n, edges) == name for n in lengths) for name in BUCKETS}
-    assert counts == {"short": 100, "medium": 100, "long": 100}
-
-
-def test_accuracy_by_bucket() -> None:
-    lengths = [1, 2, 3, 10, 11, 12, 50, 60, 70]
-    correct = [True, True, True, True, False, False, False, False, False]
-    result = accuracy_by_bucket(lengths, correct)
-    assert result["short"] == {"n": 3, "accuracy": 1.0}
-    assert result["medium"] == {"n": 3, "accuracy": pytest.approx(1 / 3)}
-    assert result["long"] == {"n": 3, "accuracy": 0.0}
-    fixed = accuracy_by_bucket([1, 2], [True, False], edges=(5.0, 10.0))
-    assert fixed["short"] == {"n": 2, "accuracy": 0.5}
-    assert fixed["long"]["n"] == 0 and math.isnan(fixed["long"]["accuracy"])
-    with pytest.raises(ValueError):
-        accuracy_by_bucket([1, 2], [True])
+    preds = [pred(1, True, True), pred(1, False, False), pred(2, True, False), pred(4, True, True)]
+    report = length_report(preds, [1, 2, 3, 4], (1, 2))
+    assert report["in_distribution"] == {"n": 3, "exact_match": 1 / 3, "symbolic_accuracy": 2 / 3}
+    assert report["out_of_distribution"] == {"n": 1, "exact_match": 1.0, "symbolic_accuracy": 1.0}
+    assert report["by_length"]["3"] == {"n": 0, "exact_match": None, "symbolic_accuracy": None}
+    assert list(report["by_length"]) == ["1", "2", "3", "4"]

@@ -8,9 +8,9 @@ from collections import Counter
 import pytest
 from flax import nnx
 
-from mathpe_jax.eval.lengths import length_bucket
+from mathpe_jax.data.tasks.buckets import length_bucket
+from mathpe_jax.eval.suite import EvalSpec, evaluate
 from mathpe_jax.grading.steps import ERROR_CLASSES
-from mathpe_jax.eval.suite import evaluate_run
 from mathpe_jax.main import run
 from mathpe_jax.model.config import ModelConfig
 from mathpe_jax.model.transformer import Decoder
@@ -107,7 +107,7 @@ def _random_model(config, tokenizer) -> Decoder:
 
 def test_gsm8k_evaluation_with_robustness(tmp_path, data_dir, hf_tokenizer) -> None:
     config = _text_config("gsm8k", data_dir, limit=8)
-    result = evaluate_run(config, _random_model(config, hf_tokenizer), hf_tokenizer, tmp_path)
+    result = evaluate(_random_model(config, hf_tokenizer), hf_tokenizer, EvalSpec.from_config(config), tmp_path)
     assert set(result) == {"gsm8k"}
     metrics = result["gsm8k"]
     predictions = _lines(tmp_path / "predictions.jsonl")
@@ -115,7 +115,8 @@ def test_gsm8k_evaluation_with_robustness(tmp_path, data_dir, hf_tokenizer) -> N
     assert [p["id"] for p in predictions] == [f"gsm8k/test/{i}" for i in range(8)]
     assert all(p["prompt"].startswith("Question: ") and p["completion_tokens"] <= 12 for p in predictions)
     assert all(p["truncated"] == (p["completion_tokens"] == 12) for p in predictions)  # random weights: no EOS
-    assert metrics["attention"]["first_key_is_bos"] is True
+    # Prompts are what tokenizer(text) gives, and this tokenizer's post-processor adds no BOS.
+    assert metrics["attention"]["first_key_is_bos"] is False
     assert metrics["reasoning"]["mean_steps"] >= 1
 
     buckets = metrics["by_length_bucket"]
@@ -137,7 +138,7 @@ def test_gsm8k_evaluation_with_robustness(tmp_path, data_dir, hf_tokenizer) -> N
 
 def test_math_evaluation_has_no_robustness(tmp_path, data_dir, hf_tokenizer) -> None:
     config = _text_config("math", data_dir, limit=4)
-    metrics = evaluate_run(config, _random_model(config, hf_tokenizer), hf_tokenizer, tmp_path)["math"]
+    metrics = evaluate(_random_model(config, hf_tokenizer), hf_tokenizer, EvalSpec.from_config(config), tmp_path)["math"]
     predictions = _lines(tmp_path / "predictions.jsonl")
     _check_common(metrics, predictions, tmp_path)
     assert "robustness" not in metrics and not (tmp_path / "robustness_predictions.jsonl").exists()

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from mathpe_jax.grading.extraction import extract_answer
 from mathpe_jax.grading.equivalence import GradeResult, answers_match, grade, normalize_answer
+from mathpe_jax.grading.extraction import extract_answer
 
 # (prediction, gold, expected verdict)
 GSM8K_STYLE = [

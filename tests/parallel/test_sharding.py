@@ -19,12 +19,12 @@ import jax, numpy as np
 sys.path.insert(0, sys.argv[1])
 from flax import nnx
 from mathpe_jax.parallel.mesh import make_mesh
-from mathpe_jax import experiment
+from mathpe_jax import build
 from tests.helpers_run import tiny_config
 
 config = tiny_config("t5", **{"model.num_heads": 4, "model.num_kv_heads": 2, "model.mlp_dim": 64})
 mesh = make_mesh(data=2, fsdp=2, tensor=2)
-model = experiment.build_model(config, experiment.build_tokenizer(config, None), mesh)
+model = build.build_model(config, build.build_tokenizer(config, None), mesh)
 specs = {"/".join(map(str, p)): list(v[...].sharding.spec) for p, v in nnx.to_flat_state(nnx.state(model, nnx.Param))}
 print(json.dumps({"devices": jax.device_count(), "specs": specs}))
 """

@@ -16,8 +16,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mathpe_jax.data.math_datasets import MathProblem
-from mathpe_jax.eval.predictions import Prediction, accuracy
+from mathpe_jax.eval.metrics import accuracy
 from mathpe_jax.eval.robustness.perturb import add_irrelevant_sentence, perturb_numbers, rephrase
+from mathpe_jax.grading.prediction import Prediction
 
 __all__ = ["VARIANTS", "Variant", "make_variants", "robustness_report"]
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from mathpe_jax.grading.extraction import extract_answer
-from mathpe_jax.grading.steps import check_equations
 from mathpe_jax.eval.robustness.perturb import (
     PerturbedProblem,
     add_irrelevant_sentence,
     perturb_numbers,
     rephrase,
 )
+from mathpe_jax.grading.extraction import extract_answer
+from mathpe_jax.grading.steps import check_equations
 
 PENS_Q = (
     "Timothy has three times the number of pens that George owns. Sarah has half as many pens as Timothy. "

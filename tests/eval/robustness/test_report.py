@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from mathpe_jax.data.math_datasets import load_problems
-from mathpe_jax.eval.predictions import Prediction
+from mathpe_jax.data.tasks.gsm8k import GSM8K
 from mathpe_jax.eval.robustness.report import VARIANTS, Variant, make_variants, robustness_report
+from mathpe_jax.grading.prediction import Prediction
 
 
 @pytest.fixture(scope="module")
 def problems(data_dir):
-    return load_problems("gsm8k", "test", source=data_dir, limit=8)
+    return GSM8K({"source": str(data_dir)}).problems("test", limit=8)
 
 
 def test_variants_are_deterministic_and_depend_on_the_seed(problems) -> None:

@@ -1,19 +1,31 @@
-"""Exact, numeric and step-by-step verdicts on synthetic completions."""
+"""Exact, numeric and step-by-step verdicts of the synthetic tasks on their completions."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mathpe_jax.data.synthetic import Example, expression
-from mathpe_jax.eval.lengths import length_report
-from mathpe_jax.eval.synthetic_eval import answer_value, check_chain, grade_synthetic, step_chain
+from mathpe_jax.data.tasks import make_task
+from mathpe_jax.data.tasks.expression import Expression
+from mathpe_jax.data.tasks.synthetic import Example, check_chain
+
+
+def _task(name: str, reverse: bool = False):
+    return make_task({"name": name, "reverse": reverse, "train_lengths": (1, 2), "test_lengths": (3,)})
+
+
+def answer_value(answer: str, name: str, reverse: bool):
+    return _task(name, reverse).answer_value(answer)
+
+
+def step_chain(prompt: str, completion: str, name: str, reverse: bool):
+    return _task(name, reverse).step_chain(prompt, completion)
 
 
 def _grade(example: Example, completion: str, task: str, reverse: bool = False, ended: bool = True):
-    return grade_synthetic(
-        problem_id="t/1/0", example=example, completion=completion, completion_tokens=len(completion) + ended,
-        ended=ended, task=task, reverse=reverse, length_bucket="in_distribution",
+    return _task(task, reverse).grade(
+        problem_id="t/1/0", prompt=example.prompt, gold=example.answer, completion=completion,
+        completion_tokens=len(completion) + ended, ended=ended, length=example.length, length_bucket="in_distribution",
     )
 
 
@@ -85,19 +97,6 @@ def test_generated_expression_answers_pass_their_own_checks() -> None:
     rng = np.random.default_rng(0)
     for length in (1, 3, 6):
         for _ in range(30):
-            e = expression(rng, length)
+            e = Expression.generate(rng, length, False)
             p = _grade(e, e.answer, "expression")
             assert p.correct and p.symbolic_correct and p.first_wrong_step is None, e
-
-
-def test_length_report_pools_in_and_out_of_distribution() -> None:
-    def pred(length: int, ok: bool, exact: bool):
-        p = _grade(Example("1+1=", "2", length), "2" if ok else "3", "addition")
-        return p if exact else type(p)(**{**p.to_json(), "correct": False})
-
-    preds = [pred(1, True, True), pred(1, False, False), pred(2, True, False), pred(4, True, True)]
-    report = length_report(preds, [1, 2, 3, 4], (1, 2))
-    assert report["in_distribution"] == {"n": 3, "exact_match": 1 / 3, "symbolic_accuracy": 2 / 3}
-    assert report["out_of_distribution"] == {"n": 1, "exact_match": 1.0, "symbolic_accuracy": 1.0}
-    assert report["by_length"]["3"] == {"n": 0, "exact_match": None, "symbolic_accuracy": None}
-    assert list(report["by_length"]) == ["1", "2", "3", "4"]

@@ -1,8 +1,9 @@
-"""What a run config turns into: tokenizer, model, training batches, trainable set, evaluation.
+"""What a run config turns into: task, tokenizer, model, training batches and trainable set.
 
-``main.py`` wires these pieces; tests build them directly. A run is either a synthetic task
-(character tokenizer, fresh model) or a math dataset (GSM8K / MATH) with a tokenizer and model
-that come from a Hugging Face checkpoint (``init.hf_dir``) or are trained from scratch.
+Construction only: ``main.py`` wires these pieces (and evaluates with ``eval``), tests build them
+directly. A run is either a synthetic task (character tokenizer, fresh model) or a text dataset
+with a tokenizer and model that come from a Hugging Face checkpoint (``init.hf_dir``) or are
+trained from scratch.
 """
 
 from __future__ import annotations
@@ -18,18 +19,19 @@ from flax import nnx
 from ml_collections import ConfigDict
 
 from mathpe_jax.data.batching import Batch, sft_batch
-from mathpe_jax.data.synthetic import TASKS, train_examples
+from mathpe_jax.data.prompts import encode_prompt
+from mathpe_jax.data.tasks import Task
+from mathpe_jax.data.tasks import make_task as _make_task
 from mathpe_jax.data.tokenizer import CharTokenizer, Tokenizer
 from mathpe_jax.model import lora
 from mathpe_jax.model.config import ModelConfig
 from mathpe_jax.model.transformer import Decoder
 from mathpe_jax.parallel.sharding import create_sharded
 
-MATH_DATASETS = ("gsm8k", "math")
 
-
-def is_synthetic(config: ConfigDict) -> bool:
-    return config.task.name in TASKS
+def make_task(config: ConfigDict) -> Task:
+    """The run's task, seeded by ``config.seed`` (which fixes its training batches and test sets)."""
+    return _make_task(config.task, config.seed)
 
 
 def pe_options(config: ConfigDict) -> dict[str, Any]:
@@ -50,13 +52,13 @@ def build_tokenizer(config: ConfigDict, workdir: Path) -> Tokenizer:
         from mathpe_jax.data.hf_tokenizer import HFTokenizer
 
         return HFTokenizer(config.init.hf_dir)
-    if is_synthetic(config):
+    if make_task(config).kind == "synthetic":
         return CharTokenizer()
     from mathpe_jax.data.sentencepiece_tokenizer import SentencePieceTokenizer, train_sentencepiece
 
     model_file = workdir / "tokenizer.model"
     if not model_file.exists() and jax.process_index() == 0:
-        texts = [p.question + "\n" + p.solution for p in _problems(config, "train")]
+        texts = [p.question + "\n" + p.solution for p in make_task(config).problems("train")]
         train_sentencepiece(texts, str(workdir / "tokenizer"), config.task.vocab_size)
     _sync("tokenizer")
     return SentencePieceTokenizer(str(model_file))
@@ -97,55 +99,31 @@ def trainable(config: ConfigDict):
     return nnx.Param if adapters is None else lora.trainable_filter(adapters)
 
 
-def _problems(config: ConfigDict, split: str, limit: int = 0):
-    from mathpe_jax.data.math_datasets import load_problems
-
-    return load_problems(config.task.name, split, source=config.task.source or None, limit=limit or None)
-
-
 def batch_fn(config: ConfigDict, tokenizer: Tokenizer) -> Callable[[int], Batch]:
     """``step -> Batch``: the global batch of that step, the same on every host and every rerun."""
-    if is_synthetic(config):
-        return _synthetic_batch_fn(config, tokenizer)
+    task = make_task(config)
+    if task.kind == "synthetic":
+        return _synthetic_batch_fn(task, config.train.batch_size, tokenizer)
     from mathpe_jax.data.sft import SFTBatches, sft_examples
 
-    problems = _problems(config, "train", config.task.train_limit)
-    examples = sft_examples(
-        problems,
-        tokenizer,
-        template=config.task.template,
-        dataset=config.task.name,
-        max_len=config.task.max_len,
-        bos=config.task.bos,
-    )
+    problems = task.problems("train", config.task.train_limit)
+    examples = sft_examples(problems, tokenizer, task, max_len=config.task.max_len)
     return SFTBatches(
         examples, config.train.batch_size, config.seed, eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id
     )
 
 
-def _synthetic_batch_fn(config: ConfigDict, tokenizer: Tokenizer) -> Callable[[int], Batch]:
-    task, train = config.task, config.train
-    lo, hi = task.train_lengths
-    lengths = list(range(lo, hi + 1))
-
+def _synthetic_batch_fn(task: Task, batch_size: int, tokenizer: Tokenizer) -> Callable[[int], Batch]:
     def make(step: int) -> Batch:
-        examples = train_examples(task.name, lengths, train.batch_size, config.seed, step, task.reverse)
+        examples = task.train_examples(batch_size, step)
         return sft_batch(
-            [tokenizer.encode(e.prompt) for e in examples],
-            [tokenizer.encode(e.answer) for e in examples],
-            bos_id=tokenizer.bos_id if task.bos else None,
+            [encode_prompt(tokenizer, task.prompt(e.prompt), template=task.template, bos=task.bos) for e in examples],
+            [tokenizer.encode(task.target(e)) for e in examples],
             eos_id=tokenizer.eos_id,
             pad_id=tokenizer.pad_id,
         )
 
     return make
-
-
-def evaluate(config: ConfigDict, model: Decoder, tokenizer: Tokenizer, workdir: Path) -> dict[str, Any]:
-    """The ``eval`` entry of results.json (see ``mathpe_jax.eval.suite``)."""
-    from mathpe_jax.eval.suite import evaluate_run
-
-    return evaluate_run(config, model, tokenizer, workdir)
 
 
 def save_adapters(config: ConfigDict, model: Decoder, workdir: Path) -> None:

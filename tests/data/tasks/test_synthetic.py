@@ -1,16 +1,23 @@
 import numpy as np
 import pytest
 
-from mathpe_jax.data.synthetic import TASKS, sample_examples, eval_examples, train_examples
+from mathpe_jax.data.tasks import TASKS, make_task
+from mathpe_jax.data.tasks.addition import Addition
+
+
+def task(name, reverse, train_lengths=(1, 3), seed=0):
+    return make_task({"name": name, "reverse": reverse, "train_lengths": train_lengths, "test_lengths": (9,)}, seed)
+
+
+def sample_examples(name, lengths, count, seed, reverse):
+    return task(name, reverse).sample(lengths, count, seed)
 
 
 def test_addition_reversed_and_plain():
     rng = np.random.default_rng(0)
-    from mathpe_jax.data.synthetic import addition
-
     for reverse in (True, False):
         for _ in range(50):
-            e = addition(rng, 4, reverse=reverse)
+            e = Addition.generate(rng, 4, reverse)
             a, b = e.prompt[:-1].split("+")
             read = (lambda s: int(s[::-1])) if reverse else int
             assert read(e.answer) == read(a) + read(b)
@@ -58,27 +65,27 @@ def test_expression_steps_follow_precedence_and_end_in_the_value():
 
 
 def test_training_batches_depend_only_on_seed_and_step():
-    a = train_examples("addition", [1, 2, 3], 8, seed=3, step=17, reverse=True)
-    b = train_examples("addition", [1, 2, 3], 8, seed=3, step=17, reverse=True)
-    c = train_examples("addition", [1, 2, 3], 8, seed=3, step=18, reverse=True)
-    assert a == b and a != c
+    a = task("addition", True, seed=3).train_examples(8, step=17)
+    b = task("addition", True, seed=3).train_examples(8, step=17)
+    c = task("addition", True, seed=3).train_examples(8, step=18)
+    assert a == b and a != c and {e.length for e in a} <= {1, 2, 3}
 
 
 def test_eval_sets_have_the_requested_length_and_differ_from_training_draws():
-    tests = eval_examples("addition", 6, 32, seed=0, reverse=True)
+    tests = task("addition", True).test_examples(6, 32)
     assert all(e.length == 6 for e in tests)
-    assert tests != train_examples("addition", [6], 32, seed=0, step=0, reverse=True)
+    assert tests != task("addition", True, train_lengths=(6, 6)).train_examples(32, step=0)
 
 
 def test_unknown_task_is_named():
-    with pytest.raises(ValueError, match="task.name='sort'"):
-        sample_examples("sort", [1], 1, 0, reverse=False)
+    with pytest.raises(ValueError, match="config.task.name='sort': unknown task"):
+        make_task({"name": "sort"})
 
 
 def test_all_tasks_fit_the_char_tokenizer():
     from mathpe_jax.data.tokenizer import CharTokenizer
 
     tok = CharTokenizer()
-    for name in TASKS:
+    for name in (n for n, cls in TASKS.items() if cls.kind == "synthetic"):
         for e in sample_examples(name, [1, 5, 9], 20, 0, reverse=True):
             assert tok.decode(tok.encode(e.prompt + e.answer)) == e.prompt + e.answer

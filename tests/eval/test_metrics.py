@@ -8,7 +8,8 @@ import json
 import pytest
 
 from mathpe_jax.eval.lengths import accuracy_by
-from mathpe_jax.eval.predictions import Prediction, accuracy, grade_text, summarize, write_predictions
+from mathpe_jax.eval.metrics import accuracy, summarize, write_predictions
+from mathpe_jax.grading.prediction import Prediction, grade_text
 
 GOLD = "18"
 

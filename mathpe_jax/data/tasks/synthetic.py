@@ -1,0 +1,226 @@
+"""Synthetic tasks: examples generated at a chosen length, trained on a range, tested beyond it.
+
+A synthetic task maps a length (operand digits, string length, or operand count) and a NumPy
+generator to one ``Example``. Everything is deterministic given a seed: training batch ``step`` is
+drawn from (seed, step) alone, so a resumed run sees exactly the batches it would have seen without
+the interruption, with no iterator state to checkpoint; each test length has its own fixed set.
+
+Grading: a synthetic answer is the whole completion up to EOS. Three verdicts:
+
+- exact: the completion ended with EOS and its text equals the target string;
+- symbolic (numeric): the completion ended with EOS and states the same number as the target
+  (``answer_value``; a task without a number, like copy, uses the exact verdict);
+- steps: arithmetic tasks are checked as a chain ``prompt = answer`` (one step) or
+  ``prompt = step1 = step2 = ...`` (every rewrite is a step), each step right when both sides
+  have the same value (``reasoning.evaluate_arithmetic``, exact fractions, never ``eval``); a side
+  that does not parse makes its step wrong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from mathpe_jax.data.tasks.base import Task, config_error
+from mathpe_jax.data.tasks.buckets import length_group
+from mathpe_jax.grading.extraction import extract_answer
+from mathpe_jax.grading.prediction import Prediction, audit_fields
+from mathpe_jax.grading.steps import EquationCheck, StepEquation, evaluate_arithmetic
+
+# Stream ids keep training batches and test sets disjoint draws from the same seed.
+TRAIN_STREAM, EVAL_STREAM = 0, 1
+_DIGITS = re.compile(r"\d+")
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+    prompt: str
+    answer: str
+    length: int  # the task's length measure (operand digits, characters, operands)
+
+
+def number(rng: np.random.Generator, digits: int) -> int:
+    """A uniformly drawn integer with exactly ``digits`` digits (0 allowed for one digit)."""
+    low = 0 if digits == 1 else 10 ** (digits - 1)
+    return int(rng.integers(low, 10**digits))
+
+
+def write(n: int, reverse: bool) -> str:
+    return str(n)[::-1] if reverse else str(n)
+
+
+class SyntheticTask(Task):
+    """Shared sampling, splits and grading; a subclass supplies ``generate`` and ``longest``."""
+
+    kind = "synthetic"
+    answer_style = "synthetic"
+    #: ``task.reverse`` writes this task's numbers least-significant digit first.
+    reversible: ClassVar[bool] = False
+    #: Answers are checked as arithmetic chains (``prompt = answer``, or steps).
+    arithmetic: ClassVar[bool] = True
+
+    def __init__(self, task_cfg: Mapping[str, Any], seed: int = 0):
+        super().__init__(task_cfg, seed)
+        self.reverse = bool(task_cfg.get("reverse", False))
+        self.train_lengths: tuple[int, int] = tuple(task_cfg["train_lengths"])
+        self.test_lengths: tuple[int, ...] = tuple(task_cfg["test_lengths"])
+
+    # -- what a subclass defines -------------------------------------------------------------------
+    @staticmethod
+    def generate(rng: np.random.Generator, length: int, reverse: bool) -> Example:
+        raise NotImplementedError
+
+    @staticmethod
+    def longest(length: int) -> int:
+        """An upper bound on ``len(prompt + answer)`` in characters at ``length``."""
+        raise NotImplementedError
+
+    def final_answer(self, answer: str) -> str | None:
+        """The part of an answer that states its number (None: the task has none)."""
+        return answer.strip()
+
+    # -- configuration -----------------------------------------------------------------------------
+    @classmethod
+    def check_config(cls, task_cfg: Mapping[str, Any], model_max_len: int | None) -> None:
+        train = tuple(task_cfg["train_lengths"])
+        if not (len(train) == 2 and all(isinstance(n, int) for n in train) and 1 <= train[0] <= train[1]):
+            raise config_error("train_lengths", train, "must be an inclusive range (low, high) with 1 <= low <= high")
+        test = tuple(task_cfg["test_lengths"])
+        if not all(isinstance(n, int) and n >= 1 for n in test):
+            raise config_error("test_lengths", test, "lengths must be integers >= 1")
+        inside = [n for n in test if n <= train[1]]
+        if inside:
+            raise config_error("test_lengths", test, f"length {inside[0]} is not beyond task.train_lengths={train}; "
+                               "test lengths measure generalization past the training range")
+        longest = max((*test, train[1]))
+        tokens = cls.longest(longest) + 1 + bool(task_cfg.get("bos", True))  # + EOS (+ BOS)
+        if model_max_len is not None and tokens > model_max_len:
+            raise config_error("test_lengths", test, f"{cls.name} at length {longest} takes up to {tokens} "
+                               f"tokens (BOS, prompt, answer, EOS), more than model.max_len={model_max_len}")
+
+    # -- examples ----------------------------------------------------------------------------------
+    def sample(self, lengths: Sequence[int], count: int, seed: int | Sequence[int]) -> list[Example]:
+        """``count`` examples, lengths drawn uniformly from ``lengths``."""
+        rng = np.random.default_rng(seed)
+        choices = rng.choice(np.asarray(lengths), size=count)
+        return [self.generate(rng, int(n), self.reverse) for n in choices]
+
+    def train_examples(self, batch: int, step: int) -> list[Example]:
+        """Training batch ``step`` over the training range: a function of (seed, step) only."""
+        lo, hi = self.train_lengths
+        return self.sample(list(range(lo, hi + 1)), batch, (self.seed, TRAIN_STREAM, step))
+
+    def test_examples(self, length: int, count: int) -> list[Example]:
+        """The fixed test set of one length."""
+        return self.sample([length], count, (self.seed, EVAL_STREAM, length))
+
+    def eval_lengths(self) -> list[int]:
+        """Every training length and every test length, ascending."""
+        lo, hi = self.train_lengths
+        return sorted({*range(lo, hi + 1), *self.test_lengths})
+
+    def prompt(self, question: str, template: str | None = None) -> str:
+        """A synthetic prompt is shown as it is: templates are for text datasets."""
+        del template
+        return question
+
+    def target(self, example: Example) -> str:
+        return example.answer
+
+    def length_bucket(self, length: int, edges: tuple[float, float] | None = None) -> str:
+        return length_group(length, self.train_lengths)
+
+    # -- grading -----------------------------------------------------------------------------------
+    def as_written(self, text: str) -> str:
+        """``text`` with every number read back in the usual digit order."""
+        if self.reverse and self.reversible:
+            return _DIGITS.sub(lambda m: m.group()[::-1], text)
+        return text
+
+    def answer_value(self, answer: str) -> int | None:
+        """The integer an answer states, or None (no number, or not a plain integer)."""
+        final = self.final_answer(answer)
+        if final is None or not re.fullmatch(r"-?\d+", final):
+            return None
+        return int(self.as_written(final))
+
+    def step_chain(self, prompt: str, completion: str) -> list[str]:
+        """The terms claimed equal: the prompt's expression, then each ``=``-separated answer term."""
+        question = self.as_written(prompt.rstrip().removesuffix("="))
+        return [question] + [self.as_written(term) for term in completion.split("=")]
+
+    def grade(
+        self,
+        *,
+        problem_id: str,
+        prompt: str,
+        gold: str,
+        completion: str,
+        completion_tokens: int,
+        ended: bool,
+        length: int,
+        length_bucket: str,
+    ) -> Prediction:
+        extracted = extract_answer(completion, self.answer_style)
+        exact = ended and completion == gold
+        gold_value = self.answer_value(gold)
+        if gold_value is None:
+            symbolic = exact
+        else:
+            symbolic = ended and extracted is not None and self.answer_value(extracted) == gold_value
+        if self.arithmetic:
+            audit = check_chain(self.step_chain(prompt, completion))
+        else:
+            audit = EquationCheck(n_steps=0, equations=(), fraction_correct=None, first_wrong_step=None)
+        return Prediction(
+            id=problem_id,
+            prompt=prompt,
+            completion=completion,
+            extracted=extracted,
+            gold=gold,
+            correct=exact,
+            symbolic_correct=symbolic,
+            error_class=_error_class(symbolic, not ended, extracted, audit),
+            length=length,
+            length_bucket=length_bucket,
+            truncated=not ended,
+            completion_tokens=completion_tokens,
+            **audit_fields(audit),
+        )
+
+
+def check_chain(terms: Sequence[str]) -> EquationCheck:
+    """Each adjacent pair of ``terms`` is one step (step ``i`` rewrites term ``i`` into ``i + 1``),
+    right when both sides parse and have the same value."""
+    equations = []
+    for step, (left, right) in enumerate(itertools.pairwise(terms)):
+        value = evaluate_arithmetic(left)
+        correct = value is not None and value == evaluate_arithmetic(right)
+        equations.append(StepEquation(step=step, text=f"{left.strip()} = {right.strip()}", correct=correct))
+    n_correct = sum(eq.correct for eq in equations)
+    return EquationCheck(
+        n_steps=len(equations),
+        equations=tuple(equations),
+        fraction_correct=n_correct / len(equations) if equations else None,
+        first_wrong_step=next((eq.step for eq in equations if not eq.correct), None),
+    )
+
+
+def _error_class(symbolic: bool, truncated: bool, extracted: str | None, audit: EquationCheck) -> str:
+    """``reasoning.classify_error``'s order, with the chain audit in place of equations found in
+    prose: correct, truncated, no_answer, calculation_error (a wrong step), else reasoning_error
+    (every step holds yet the answer is wrong or unfinished; also any wrong copy)."""
+    if symbolic:
+        return "correct"
+    if truncated:
+        return "truncated"
+    if extracted is None:
+        return "no_answer"
+    if audit.first_wrong_step is not None:
+        return "calculation_error"
+    return "reasoning_error"
