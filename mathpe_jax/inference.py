@@ -15,8 +15,6 @@ import dataclasses
 import json
 from pathlib import Path
 
-from ml_collections import ConfigDict
-
 from mathpe_jax.data.tokenizer import Tokenizer
 from mathpe_jax.hub import is_hub_id
 from mathpe_jax.model.transformer import Decoder
@@ -84,13 +82,13 @@ def _load_adapter(path: Path, base: str | None) -> Loaded:
 def _load_run(workdir: Path) -> Loaded:
     from mathpe_jax import experiment
     from mathpe_jax.parallel.mesh import mesh_from_config
-    from mathpe_jax.train.trainer import restore_latest
+    from mathpe_jax.run import restore_params, saved_config
 
-    config = ConfigDict(json.loads((workdir / "config.json").read_text()))
+    config = saved_config(workdir)
     mesh = mesh_from_config({"data": -1, "fsdp": 1, "tensor": 1})
     tokenizer = experiment.build_tokenizer(config, workdir)
     model = experiment.build_model(config, tokenizer, mesh)
-    step = restore_latest(model, dict(config.train), workdir, mesh, experiment.trainable(config))
+    step = restore_params(workdir, model, experiment.trainable(config))
     if step == 0:
         raise FileNotFoundError(f"run directory {workdir} has no readable checkpoint")
     synthetic = experiment.is_synthetic(config)
