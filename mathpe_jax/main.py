@@ -58,8 +58,8 @@ SIGTERM_EXIT = 128 + signal.SIGTERM
 _MEMORY_KEYS = "train.batch_size (or raise train.grad_accum), eval.batch_size, model.width, model.num_layers, model.mlp_dim, model.max_len, or shard with mesh.fsdp"
 
 
-class Stopped(Exception):
-    """SIGTERM arrived; ``step`` is the run's step then (None before a model was restored or trained)."""
+class Stopped(BaseException):
+    """SIGTERM arrived (a BaseException, so no `except Exception` on the way swallows it); ``step`` is the run's step then (None before a model was restored or trained)."""
 
     def __init__(self, step: int | None = None):
         super().__init__(step)
@@ -112,6 +112,15 @@ def run(config: ConfigDict, workdir: str | Path, mode: str) -> dict[str, Any]:
             run_dir.open(config)
         else:
             run_dir.create(config)
+    try:
+        return _train_and_evaluate(config, workdir, mode, mesh, chief)
+    finally:
+        run_dir.release()
+
+
+def _train_and_evaluate(config: ConfigDict, workdir: Path, mode: str, mesh, chief: bool) -> dict[str, Any]:
+    import jax
+
     tokenizer = experiment.build_tokenizer(config, workdir)
     model = experiment.build_model(config, tokenizer, mesh)
     sections: dict[str, Any] = {}

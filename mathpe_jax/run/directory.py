@@ -37,7 +37,7 @@ ALLOWED_CHANGES: tuple[str, ...] = (
 # Evaluating an existing run: only the evaluation settings may differ from the run's own config.
 EVAL_CHANGES: tuple[str, ...] = ("eval.*",)
 
-# Locks this process holds, by lock file: held until the process ends.
+# Locks this process holds, by lock file: held until released or the process ends.
 _HELD: dict[Path, int] = {}
 
 
@@ -142,8 +142,8 @@ class RunDir:
             )
 
     def lock(self) -> None:
-        """Takes the run's exclusive lock for the life of this process (again: no-op). Another
-        process holding it raises ``RunLocked`` at once, naming that process."""
+        """Takes the run's exclusive lock until ``release()`` or the end of this process (taking it
+        again is a no-op). Another process holding it raises ``RunLocked`` at once, naming that process."""
         self.check_usable()
         lock_path = (self.path / LOCK).absolute()
         if lock_path in _HELD:
@@ -159,6 +159,12 @@ class RunDir:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         _HELD[lock_path] = fd
+
+    def release(self) -> None:
+        """Gives the lock up (the end of the process does too); a no-op when not held."""
+        fd = _HELD.pop((self.path / LOCK).absolute(), None)
+        if fd is not None:
+            os.close(fd)
 
     def create(self, config: ConfigDict | Mapping[str, Any], *, allowed_changes: Sequence[str] = ALLOWED_CHANGES) -> None:
         """Checks ``config`` against the run's own, locks, and writes config.json if the run is new."""
