@@ -59,15 +59,16 @@ _MEMORY_KEYS = "train.batch_size (or raise train.grad_accum), eval.batch_size, m
 
 
 class Stopped(BaseException):
-    """SIGTERM arrived (a BaseException, so no `except Exception` on the way swallows it); ``step`` is the run's step then (None before a model was restored or trained)."""
+    """SIGTERM arrived; ``step`` is the run's step then (None when not known). A BaseException,
+    so that no ``except Exception`` on the way swallows it."""
 
     def __init__(self, step: int | None = None):
         super().__init__(step)
         self.step = step
 
     def message(self) -> str:
-        where = "during start-up" if self.step is None else f"at step {self.step}"
-        return f"stopped by SIGTERM {where}; rerun the same command to resume"
+        where = "" if self.step is None else f" at step {self.step}"
+        return f"stopped by SIGTERM{where}; rerun the same command to resume"
 
 
 def _mesh(config: ConfigDict):
@@ -143,11 +144,16 @@ def _train_and_evaluate(config: ConfigDict, workdir: Path, mode: str, mesh, chie
             step = restore_params(workdir, model, experiment.trainable(config))
             if step == 0:
                 raise WorkdirUnusable(f"run directory {workdir} has no readable checkpoint; train it first with --mode=train")
-        logging.info("evaluating step %d of %s", step, workdir)
         try:
-            sections["eval"] = experiment.evaluate(config, model, tokenizer, workdir)
+            return _evaluate(config, workdir, model, tokenizer, step, sections, chief)
         except Stopped:
             raise Stopped(step) from None
+
+
+def _evaluate(config: ConfigDict, workdir: Path, model, tokenizer, step: int, sections: dict[str, Any], chief: bool) -> dict[str, Any]:
+    """Evaluates the model of ``step`` and writes results.json with ``sections`` (chief only)."""
+    logging.info("evaluating step %d of %s", step, workdir)
+    sections["eval"] = experiment.evaluate(config, model, tokenizer, workdir)
     sections = {**experiment.describe(config), "step": step, "params": experiment.parameter_count(model), **sections}
     if not chief:
         return sections
