@@ -185,3 +185,27 @@ def test_command_line_reports_a_bad_config_in_one_line(tmp_path):
     done = run_main(tmp_path, **{"model.num_kv_heads": 3})
     assert done.returncode != 0
     assert done.stderr.strip().splitlines()[-1] == "error: config.model.num_kv_heads=3: must divide model.num_heads=2"
+
+
+def _catches_sigterm(pid: int) -> bool:
+    with open(f"/proc/{pid}/status") as f:
+        caught = next(line for line in f if line.startswith("SigCgt:")).split()[1]
+    return bool(int(caught, 16) >> (signal.SIGTERM - 1) & 1)
+
+
+def test_sigterm_during_start_up_stops_with_a_message(tmp_path):
+    import time
+
+    proc = subprocess.Popen(
+        eval_command(tmp_path, "rope"), cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.time() + 60
+    while not _catches_sigterm(proc.pid):
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr[-3000:]
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("stopped by SIGTERM") and last.endswith("; rerun the same command to resume")
+    assert not any(tmp_path.iterdir())

@@ -4,6 +4,7 @@ process at a time."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -129,3 +130,11 @@ def test_a_second_process_is_refused_while_the_first_holds_the_run(tmp_path):
             assert time.time() < deadline
             time.sleep(0.05)
     assert (workdir / "config.json").is_file()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_a_workdir_that_cannot_be_written_is_refused(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    with pytest.raises(WorkdirUnusable, match=r"is not writable"):
+        RunDir(locked / "run").create(CONFIG)
