@@ -173,7 +173,11 @@ def eval_config(workdir: Path, overrides: dict[str, Any]) -> ConfigDict:
             )
     config = saved_config(workdir)
     for key, value in overrides.items():
-        config[key.split(".", 1)[0]][key.split(".", 1)[1]] = value
+        *parents, leaf = key.split(".")
+        node = config
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
     return config
 
 
