@@ -121,6 +121,9 @@ def test_a_second_process_on_a_run_fails_in_one_line(tmp_path):
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(RunLocked, match=f"^run directory {tmp_path} is in use by process {holder.pid}$"):
             run(tiny_config("rope"), tmp_path, "train")
+        done = run_main(tmp_path)
+        assert done.returncode != 0
+        assert done.stderr.strip().splitlines() == [f"error: run directory {tmp_path} is in use by process {holder.pid}"]
     finally:
         holder.kill()
         holder.wait()
