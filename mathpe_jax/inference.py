@@ -15,8 +15,6 @@ import dataclasses
 import json
 from pathlib import Path
 
-from ml_collections import ConfigDict
-
 from mathpe_jax.data.tasks import Task
 from mathpe_jax.data.tasks.gsm8k import GSM8K
 from mathpe_jax.data.tokenizer import Tokenizer
@@ -89,13 +87,13 @@ def _load_adapter(path: Path, base: str | None) -> Loaded:
 def _load_run(workdir: Path) -> Loaded:
     from mathpe_jax import build
     from mathpe_jax.parallel.mesh import mesh_from_config
-    from mathpe_jax.train.trainer import restore_latest
+    from mathpe_jax.run import restore_params, saved_config
 
-    config = ConfigDict(json.loads((workdir / "config.json").read_text()))
+    config = saved_config(workdir)
     mesh = mesh_from_config({"data": -1, "fsdp": 1, "tensor": 1})
     tokenizer = build.build_tokenizer(config, workdir)
     model = build.build_model(config, tokenizer, mesh)
-    step = restore_latest(model, dict(config.train), workdir, mesh, build.trainable(config))
+    step = restore_params(workdir, model, build.trainable(config))
     if step == 0:
         raise FileNotFoundError(f"run directory {workdir} has no readable checkpoint")
     return Loaded(model, tokenizer, build.make_task(config))

@@ -1,28 +1,52 @@
 """Entry point: ``python -m mathpe_jax.main --config=configs/rope.py [--workdir=DIR] [--mode=train|eval]``.
 
 ``train`` (the default) trains, or resumes, then evaluates; ``eval`` evaluates the newest
-checkpoint of an existing run directory. Results go to ``WORKDIR/results.json``.
+checkpoint of an existing run with the run's own config (``WORKDIR/config.json``): the
+``--config`` file is not read, and ``--config.eval.*`` overrides are the only changes allowed.
+Results go to ``WORKDIR/results.json``. Every failure a user can fix, and SIGTERM at any point,
+ends in one line on stderr and a non-zero exit.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import signal
 import sys
-from pathlib import Path
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+if __name__ == "__main__":
+    # Until main() takes over: SIGTERM during the imports below has nothing to save.
+    def _stopped_while_starting(signum, frame):
+        del signum, frame
+        print("stopped by SIGTERM during start-up; rerun the same command to resume", file=sys.stderr, flush=True)
+        os._exit(143)
+
+    signal.signal(signal.SIGTERM, _stopped_while_starting)
+
+import errno  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from absl import app, flags, logging  # noqa: E402
+from ml_collections import ConfigDict, config_flags  # noqa: E402
 
 # Configs import `configs.base`; make the repository root importable however we are started.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mathpe_jax import build  # noqa: E402
 from mathpe_jax.config import ConfigError, validate  # noqa: E402
+from mathpe_jax.errors import UserError  # noqa: E402
 from mathpe_jax.eval.suite import EvalSpec, evaluate  # noqa: E402
 from mathpe_jax.parallel.distributed import initialize_from_env  # noqa: E402
-from mathpe_jax.parallel.mesh import mesh_from_config  # noqa: E402
-from mathpe_jax.train.checkpoint import CheckpointMismatch  # noqa: E402
+from mathpe_jax.parallel.mesh import batch_rows, mesh_from_config  # noqa: E402
+from mathpe_jax.run import (  # noqa: E402
+    EVAL_CHANGES,
+    RunDir,
+    WorkdirUnusable,
+    add_train_time,
+    restore_params,
+    saved_config,
+    write_results,
+)
 from mathpe_jax.train.logging import quiet_library_logs  # noqa: E402
 from mathpe_jax.train.trainer import train  # noqa: E402
 
@@ -30,71 +54,174 @@ _CONFIG = config_flags.DEFINE_config_file("config", "configs/rope.py", "Run conf
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory; default runs/<config.name>.")
 _MODE = flags.DEFINE_enum("mode", "train", ["train", "eval"], "train (then evaluate) or evaluate an existing run.")
 
-
-def write_json_atomic(path: Path, obj) -> None:
-    """Write to a temporary file, then rename: a reader never sees half a file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
+SIGTERM_EXIT = 128 + signal.SIGTERM
+# What to shrink when a model or batch does not fit in device memory.
+_MEMORY_KEYS = "train.batch_size (or raise train.grad_accum), eval.batch_size, model.width, model.num_layers, model.mlp_dim, model.max_len, or shard with mesh.fsdp"
 
 
-def run(config, workdir: Path, mode: str) -> dict | None:
-    """Trains and/or evaluates; returns the results written, or None when stopped by SIGTERM."""
+class Stopped(BaseException):
+    """SIGTERM arrived; ``step`` is the run's step then (None when not known). A BaseException,
+    so that no ``except Exception`` on the way swallows it."""
+
+    def __init__(self, step: int | None = None):
+        super().__init__(step)
+        self.step = step
+
+    def message(self) -> str:
+        where = "" if self.step is None else f" at step {self.step}"
+        return f"stopped by SIGTERM{where}; rerun the same command to resume"
+
+
+def _mesh(config: ConfigDict):
+    try:
+        return mesh_from_config(config.mesh)
+    except ValueError as err:
+        raise UserError(f"config.mesh: {err}") from None
+
+
+def check_batch(config: ConfigDict, rows: int) -> None:
+    """The global batch is split evenly over the ``rows`` data-parallel devices."""
+    if config.train.batch_size % rows:
+        raise UserError(
+            f"config.train.batch_size={config.train.batch_size}: must be divisible by the {rows} "
+            "data-parallel devices (mesh.data x mesh.fsdp)"
+        )
+
+
+def run(config: ConfigDict, workdir: str | Path, mode: str) -> dict[str, Any]:
+    """Trains (or resumes) then evaluates, or only evaluates (``mode="eval"``); returns results.json.
+
+    Nothing is written before the config is validated against itself, the devices and the run's
+    own config.json, and the run directory is locked. Raises ``Stopped`` when SIGTERM ends
+    training (a checkpoint is saved).
+    """
     import jax
 
-    mesh = mesh_from_config(config.mesh)
+    workdir = Path(workdir)
+    validate(config)
+    run_dir = RunDir(workdir)
+    if mode == "eval":
+        run_dir.require_existing()
+        run_dir.check_config(config, EVAL_CHANGES)
+    else:
+        run_dir.check_config(config)
+    mesh = _mesh(config)
+    if mode == "train":
+        check_batch(config, batch_rows(mesh))
     chief = jax.process_index() == 0
     if chief:
-        workdir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(workdir / "config.json", json.loads(config.to_json()))
+        if mode == "eval":
+            run_dir.open(config)
+        else:
+            run_dir.create(config)
+    try:
+        return _train_and_evaluate(config, workdir, mode, mesh, chief)
+    finally:
+        run_dir.release()
+
+
+def _train_and_evaluate(config: ConfigDict, workdir: Path, mode: str, mesh, chief: bool) -> dict[str, Any]:
+    import jax
+
     tokenizer = build.build_tokenizer(config, workdir)
     model = build.build_model(config, tokenizer, mesh)
-    train_config = dict(config.train)
-    if mode == "eval":
-        train_config["steps"] = 0  # restore the newest checkpoint, train nothing
+    sections: dict[str, Any] = {}
     with jax.set_mesh(mesh):
-        batches = build.batch_fn(config, tokenizer) if mode == "train" else None
-        outcome = train(model, batches, train_config, workdir, mesh, trainable=build.trainable(config))
-        if outcome.interrupted:
-            logging.warning("stopped at step %d; run the same command again to resume", outcome.step)
-            return None
         if mode == "train":
+            outcome = train(model, build.batch_fn(config, tokenizer), dict(config.train), workdir, mesh,
+                            trainable=build.trainable(config))
+            if chief:
+                add_train_time(workdir, outcome.wall_seconds)
+            if outcome.interrupted:
+                raise Stopped(outcome.step)
             build.save_adapters(config, model, workdir)
-        evaluation = evaluate(model, tokenizer, EvalSpec.from_config(config), workdir)
-    results_path = workdir / "results.json"
-    previous = json.loads(results_path.read_text()) if mode == "eval" and results_path.exists() else {}
-    results = {
-        **build.describe(config),
-        "step": outcome.step,
-        "params": build.parameter_count(model),
-        "train": previous.get("train")
-        or {
-            "final_loss": outcome.final_loss,
-            "tokens_per_second": outcome.tokens_per_second,
-            "wall_seconds": outcome.wall_seconds,
-        },
-        "eval": evaluation,
-    }
-    if chief:
-        write_json_atomic(results_path, results)
-        logging.info("results written to %s", results_path)
+            step = outcome.step
+            sections["train"] = {
+                "final_loss": outcome.final_loss,
+                "tokens_per_second": outcome.tokens_per_second,
+                "wall_seconds": outcome.wall_seconds,
+            }
+        else:
+            step = restore_params(workdir, model, build.trainable(config))
+            if step == 0:
+                raise WorkdirUnusable(f"run directory {workdir} has no readable checkpoint; train it first with --mode=train")
+        try:
+            return _evaluate(config, workdir, model, tokenizer, step, sections, chief)
+        except Stopped:
+            raise Stopped(step) from None
+
+
+def _evaluate(config: ConfigDict, workdir: Path, model, tokenizer, step: int, sections: dict[str, Any], chief: bool) -> dict[str, Any]:
+    """Evaluates the model of ``step`` and writes results.json with ``sections`` (chief only)."""
+    logging.info("evaluating step %d of %s", step, workdir)
+    sections["eval"] = evaluate(model, tokenizer, EvalSpec.from_config(config), workdir)
+    sections = {**build.describe(config), "step": step, "params": build.parameter_count(model), **sections}
+    if not chief:
+        return sections
+    results = write_results(workdir, sections)
+    logging.info("results written to %s", workdir / "results.json")
     return results
+
+
+def eval_config(workdir: Path, overrides: dict[str, Any]) -> ConfigDict:
+    """The run's own config with command-line ``overrides`` (dotted keys), which may touch only
+    evaluation settings."""
+    for key in overrides:
+        if not key.startswith("eval."):
+            raise UserError(
+                f"--config.{key}: --mode=eval evaluates the run's own config ({workdir / 'config.json'}) "
+                "and may change only eval.* settings"
+            )
+    config = saved_config(workdir)
+    for key, value in overrides.items():
+        *parents, leaf = key.split(".")
+        node = config
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return config
+
+
+def one_line(err: BaseException, workdir: Path | None = None) -> str | None:
+    """The one-line message for a failure the user can act on, or None for a bug (traceback)."""
+    if isinstance(err, (UserError, ConfigError)):
+        return str(err)
+    text = str(err)
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC or "No space left on device" in text:
+        path = getattr(err, "filename", None) or workdir or "the run directory"
+        return f"disk full: no space left on the device while writing {path}"
+    if isinstance(err, PermissionError):
+        return f"permission denied: {err.filename or workdir}"
+    if "RESOURCE_EXHAUSTED" in text or "Out of memory" in text or "out of memory" in text:
+        return f"out of device memory (RESOURCE_EXHAUSTED): the model or batch is too large; shrink {_MEMORY_KEYS}"
+    return None
+
+
+def _raise_stopped(signum, frame) -> None:
+    del signum, frame
+    raise Stopped()
 
 
 def main(argv) -> None:
     del argv
-    config = _CONFIG.value
+    signal.signal(signal.SIGTERM, _raise_stopped)
+    workdir = None
     try:
-        validate(config)
-    except ConfigError as err:
-        sys.exit(f"error: {err}")
-    quiet_library_logs()
-    initialize_from_env()
-    workdir = Path(_WORKDIR.value or Path("runs") / config.name)
-    try:
+        config = _CONFIG.value
+        workdir = Path(_WORKDIR.value or Path("runs") / config.name)
+        if _MODE.value == "eval":
+            config = eval_config(workdir, config_flags.get_override_values(flags.FLAGS["config"]))
+        quiet_library_logs()
+        initialize_from_env()
         run(config, workdir, _MODE.value)
-    except CheckpointMismatch as err:
-        sys.exit(f"error: {err}")
+    except Stopped as stop:
+        print(stop.message(), file=sys.stderr, flush=True)
+        sys.exit(SIGTERM_EXIT)
+    except Exception as err:  # noqa: BLE001 - a user's error becomes one line, a bug keeps its traceback
+        message = one_line(err, workdir)
+        if message is None:
+            raise
+        sys.exit(f"error: {message}")
 
 
 if __name__ == "__main__":

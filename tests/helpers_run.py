@@ -54,8 +54,13 @@ def main_command(workdir: Path, config: str = "rope", **overrides) -> list[str]:
     return args
 
 
-def run_main(workdir: Path, config: str = "rope", timeout: float = 300, **overrides) -> subprocess.CompletedProcess:
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    return subprocess.run(
-        main_command(workdir, config, **overrides), cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout
-    )
+def run_command(args: list[str], timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Runs ``args`` from the repository root on the CPU, with ``env`` added to the environment."""
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", **(env or {})}
+    return subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def run_main(
+    workdir: Path, config: str = "rope", timeout: float = 300, env: dict[str, str] | None = None, **overrides
+) -> subprocess.CompletedProcess:
+    return run_command(main_command(workdir, config, **overrides), timeout, env)

@@ -62,7 +62,7 @@ def test_checkpoints_hold_only_the_adapters(finetuned):
     import orbax.checkpoint as ocp
 
     workdir, _ = finetuned
-    restored = ocp.StandardCheckpointer().restore(workdir / "checkpoints" / "24" / "default")
+    restored = ocp.StandardCheckpointer().restore(workdir / "checkpoints" / "24" / "params")
     flat = {"/".join(map(str, k)): v for k, v in _flatten(restored["params"])}
     assert flat and all("lora" in name for name in flat)
 

@@ -1,15 +1,33 @@
-"""End-to-end: every PE config trains, evaluates and writes the run directory."""
+"""End-to-end: every PE config trains, evaluates and writes the run directory; a run keeps its
+own config; every failure a user can fix ends in one line."""
 
 from __future__ import annotations
 
+import errno
 import json
+import signal
+import subprocess
+import sys
 
 import pytest
 
-from mathpe_jax.main import run
-from tests.helpers_run import run_main, tiny_config
+from mathpe_jax.errors import UserError
+from mathpe_jax.main import eval_config, one_line, run
+from mathpe_jax.run import ConfigChanged, RunLocked, WorkdirUnusable
+from tests.conftest import REPO_ROOT
+from tests.helpers_run import run_command, run_main, tiny_config
 
 PES = ["sinusoidal", "rope", "alibi", "diet", "t5", "nope"]
+
+
+def snapshot(directory):
+    return {p.relative_to(directory): (p.read_bytes(), p.stat().st_mtime_ns) for p in directory.rglob("*") if p.is_file()}
+
+
+def eval_command(workdir, config: str = "t5", *overrides: str) -> list[str]:
+    """The README's re-evaluation: ``--config`` names another file, which eval mode does not read."""
+    return [sys.executable, "-m", "mathpe_jax.main", f"--config=configs/{config}.py", "--mode=eval",
+            f"--workdir={workdir}", *overrides]
 
 
 @pytest.mark.parametrize("name", PES)
@@ -22,30 +40,175 @@ def test_short_run_writes_the_run_directory(name, tmp_path):
     assert on_disk["train"]["final_loss"] > 0 and on_disk["train"]["tokens_per_second"] > 0
     assert on_disk["eval"]["in_distribution"]["n"] == 16
     assert set(on_disk["eval"]["by_length"]) == {"1", "2", "3"}
+    assert on_disk["schema_version"] >= 2 and len(on_disk["provenance"]["commit"]) == 40
+    assert on_disk["provenance"]["train_seconds_total"] == pytest.approx(on_disk["train"]["wall_seconds"])
     assert json.loads((tmp_path / "config.json").read_text())["model"]["pe"]["name"] == name
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [5, 10, 15, 20]
     assert {"loss", "lr", "grad_norm", "tokens_per_second"} <= set(json.loads(lines[-1]))
     assert any((tmp_path / "tensorboard").iterdir())
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == ["10", "20"]
+    assert {p.name for p in (tmp_path / "checkpoints" / "20").iterdir() if p.is_dir()} == {"params", "opt_state"}
 
 
-def test_eval_mode_reevaluates_the_latest_checkpoint(tmp_path):
-    first = run(tiny_config("alibi"), tmp_path, "train")
-    again = run(tiny_config("alibi"), tmp_path, "eval")
+@pytest.fixture(scope="module")
+def copy_run(tmp_path_factory):
+    """A finished RoPE run on the copy task (the README's quick start, made tiny)."""
+    workdir = tmp_path_factory.mktemp("copy") / "run"
+    results = run(tiny_config("rope", **{"task.name": "copy"}), workdir, "train")
+    return workdir, results
+
+
+def test_eval_mode_reevaluates_the_latest_checkpoint(copy_run):
+    workdir, first = copy_run
+    again = run(tiny_config("rope", **{"task.name": "copy"}), workdir, "eval")
     assert again["step"] == first["step"] == 20
     assert again["eval"]["by_length"] == first["eval"]["by_length"] and again["train"] == first["train"]
 
 
-def test_a_changed_config_does_not_resume_a_run_it_does_not_fit(tmp_path):
-    run(tiny_config("alibi", **{"train.steps": 10}), tmp_path, "train")
-    done = run_main(tmp_path, "alibi", **{"model.width": 64})
+def test_eval_mode_uses_the_runs_own_config_and_rewrites_no_config(copy_run):
+    workdir, first = copy_run
+    config_before = (workdir / "config.json").read_bytes()
+    done = run_command(eval_command(workdir, "t5", "--config.eval.examples_per_length=4"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((workdir / "results.json").read_text())
+    assert (results["task"], results["pe"], results["config"]) == ("copy", "rope", "rope")
+    assert results["eval"]["in_distribution"]["n"] == 8  # 4 per training length, as overridden
+    assert results["train"] == json.loads(json.dumps(first["train"]))
+    assert (workdir / "config.json").read_bytes() == config_before
+
+
+def test_eval_mode_refuses_overrides_outside_eval(copy_run):
+    workdir, _ = copy_run
+    assert eval_config(workdir, {"eval.limit": 3}).eval.limit == 3
+    with pytest.raises(UserError, match=r"^--config\.model\.width: --mode=eval .* may change only eval\.\* settings$"):
+        eval_config(workdir, {"model.width": 64})
+    with pytest.raises(ConfigChanged, match=r"^config\.train\.steps=40 differs"):
+        run(tiny_config("rope", **{"task.name": "copy", "train.steps": 40}), workdir, "eval")
+
+
+def test_another_pe_on_the_same_workdir_is_refused_in_one_line_and_writes_nothing(copy_run):
+    workdir, _ = copy_run
+    before = snapshot(workdir)
+    done = run_main(workdir, "alibi", **{"task.name": "copy"})
     assert done.returncode != 0
-    assert "does not fit this model" in done.stderr.strip().splitlines()[-1]
-    assert (tmp_path / "checkpoints" / "10").is_dir()
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: config.model.pe.name='alibi' differs from the run's 'rope' ({workdir / 'config.json'}); use a new --workdir"
+    )
+    assert snapshot(workdir) == before
+
+
+def test_a_changed_model_is_refused_before_config_json_changes(copy_run):
+    workdir, _ = copy_run
+    before = snapshot(workdir)
+    with pytest.raises(ConfigChanged, match=r"^config\.model\.width=64 differs from the run's 32 "):
+        run(tiny_config("rope", **{"task.name": "copy", "model.width": 64}), workdir, "train")
+    assert snapshot(workdir) == before
+
+
+HOLD_LOCK = """
+import sys, time
+from mathpe_jax.run import RunDir
+RunDir(sys.argv[1]).lock()
+print("locked", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_second_process_on_a_run_fails_in_one_line(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path)], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RunLocked, match=f"^run directory {tmp_path} is in use by process {holder.pid}$"):
+            run(tiny_config("rope"), tmp_path, "train")
+        done = run_main(tmp_path)
+        assert done.returncode != 0
+        assert done.stderr.strip().splitlines() == [f"error: run directory {tmp_path} is in use by process {holder.pid}"]
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (tmp_path / "config.json").exists()
+
+
+def test_a_workdir_that_is_a_file_fails_in_one_line(tmp_path):
+    (tmp_path / "file").write_text("not a directory")
+    done = run_main(tmp_path / "file")
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines()[-1] == f"error: --workdir {tmp_path / 'file'} is a file, not a directory"
+    with pytest.raises(WorkdirUnusable, match="is not a run directory"):
+        run(tiny_config("rope"), tmp_path, "eval")
+
+
+def test_a_batch_the_devices_do_not_divide_fails_before_anything_is_written(tmp_path):
+    done = run_main(tmp_path / "run", env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}, **{"train.batch_size": 15})
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: config.train.batch_size=15: must be divisible by the 2 data-parallel devices (mesh.data x mesh.fsdp)"
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_sigterm_during_evaluation_stops_with_a_message(copy_run):
+    workdir, _ = copy_run
+    proc = subprocess.Popen(
+        eval_command(workdir, "rope", "--config.eval.examples_per_length=64"), cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "evaluating step 20" in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+    rest = proc.stderr.read()
+    proc.wait(timeout=120)
+    assert proc.returncode == 143, "".join(seen)[-3000:] + rest[-3000:]
+    assert rest.strip().splitlines()[-1] == "stopped by SIGTERM at step 20; rerun the same command to resume"
+
+
+@pytest.mark.parametrize(
+    "err,message",
+    [
+        (OSError(errno.ENOSPC, "No space left on device", "/runs/x/metrics.jsonl"),
+         "disk full: no space left on the device while writing /runs/x/metrics.jsonl"),
+        (RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1.00TiB."),
+         "out of device memory (RESOURCE_EXHAUSTED): the model or batch is too large; shrink train.batch_size"),
+        (UserError("config.x=1: why"), "config.x=1: why"),
+    ],
+)
+def test_failures_a_user_can_fix_become_one_line(err, message):
+    assert one_line(err).startswith(message) and "\n" not in one_line(err)
+
+
+def test_a_bug_keeps_its_traceback():
+    assert one_line(KeyError("model")) is None
 
 
 def test_command_line_reports_a_bad_config_in_one_line(tmp_path):
     done = run_main(tmp_path, **{"model.num_kv_heads": 3})
     assert done.returncode != 0
     assert done.stderr.strip().splitlines()[-1] == "error: config.model.num_kv_heads=3: must divide model.num_heads=2"
+
+
+def _catches_sigterm(pid: int) -> bool:
+    with open(f"/proc/{pid}/status") as f:
+        caught = next(line for line in f if line.startswith("SigCgt:")).split()[1]
+    return bool(int(caught, 16) >> (signal.SIGTERM - 1) & 1)
+
+
+def test_sigterm_during_start_up_stops_with_a_message(tmp_path):
+    import time
+
+    proc = subprocess.Popen(
+        eval_command(tmp_path, "rope"), cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.time() + 60
+    while not _catches_sigterm(proc.pid):
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr[-3000:]
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("stopped by SIGTERM") and last.endswith("; rerun the same command to resume")
+    assert not any(tmp_path.iterdir())

@@ -1,5 +1,9 @@
 """Orbax checkpoints: save every K steps, keep N, resume from the latest one that reads back.
 
+Each step holds named items saved side by side (``WORKDIR/checkpoints/<step>/<item>/``): training
+saves ``params`` (the trainable variables and the model's random streams) and ``opt_state``, so
+evaluation and inference read the parameters alone and never build an optimizer.
+
 Orbax writes each step into a temporary directory and renames it when complete, so a run killed
 mid-save leaves the previous steps intact. A step that is complete on disk but unreadable (a
 truncated or corrupted file) is moved aside to ``checkpoints_corrupt/`` with a warning, and the
@@ -9,6 +13,7 @@ run falls back to the step before it.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +21,24 @@ import jax
 import orbax.checkpoint as ocp
 from absl import logging
 
+from mathpe_jax.errors import UserError
+
+PARAMS = "params"
+OPT_STATE = "opt_state"
+# The single item of checkpoints written before parameters and optimizer state were separated.
+_OLD_ITEM = "default"
+
 
 def _reason(err: Exception) -> str:
     return f"{type(err).__name__}: {err}".splitlines()[0][:300]
 
 
-class CheckpointMismatch(ValueError):
+class CheckpointMismatch(UserError, ValueError):
     """A readable checkpoint that holds other arrays than this run's model (the config changed)."""
+
+
+class OldCheckpointLayout(UserError):
+    """A checkpoint with parameters and optimizer state in one item, which this version cannot read."""
 
 
 def _key_name(entry) -> str:
@@ -32,49 +48,62 @@ def _key_name(entry) -> str:
     return str(entry)
 
 
-def tree_signature(tree: Any) -> dict[str, tuple[int, ...]]:
+def tree_signature(tree: Any, prefix: str = "") -> dict[str, tuple[int, ...]]:
     """``{"params/layers/0/...": shape}`` for every array, whatever the containers were when saved
     (dataclass, nnx.State or plain dicts all normalise to the same names)."""
     signature = {}
     for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
         names = [_key_name(e) for e in path]
         names = [n for n in names if n not in ("value", "raw_value")]
-        signature["/".join(names)] = tuple(leaf.shape)
+        signature["/".join([prefix, *names] if prefix else names)] = tuple(leaf.shape)
     return signature
 
 
 class Checkpoints:
     """A thin owner of one ``ocp.CheckpointManager`` under ``WORKDIR/checkpoints``."""
 
-    def __init__(self, workdir: str | Path, every: int, keep: int):
+    def __init__(self, workdir: str | Path, every: int = 1, keep: int = 1, *, read_only: bool = False):
         self.directory = Path(workdir).absolute() / "checkpoints"
         self.every = every
         self.keep = keep
+        self.read_only = read_only
         self.manager = self._open()
 
     def _open(self) -> ocp.CheckpointManager:
-        options = ocp.CheckpointManagerOptions(max_to_keep=self.keep, create=True)
+        options = ocp.CheckpointManagerOptions(max_to_keep=self.keep, create=not self.read_only, read_only=self.read_only)
         return ocp.CheckpointManager(self.directory, options=options)
 
-    def save(self, step: int, state: Any, force: bool = False) -> bool:
-        """Saves ``state`` at ``step`` if ``step`` is a multiple of ``every`` (or ``force``) and not
-        saved already; returns whether it did. The write finishes in the background."""
+    def save(self, step: int, items: Mapping[str, Any], force: bool = False) -> bool:
+        """Saves the named trees ``items`` at ``step`` if ``step`` is a multiple of ``every`` (or
+        ``force``) and not saved already; returns whether it did. The write finishes in the background."""
         if not (force or step % self.every == 0) or step in self.manager.all_steps():
             return False
-        return self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
+        args = ocp.args.Composite(**{name: ocp.args.StandardSave(tree) for name, tree in items.items()})
+        return self.manager.save(step, args=args, force=True)
 
-    def restore_latest(self, abstract_state: Any, quarantine: bool = True) -> tuple[int, Any] | None:
-        """The newest readable step and its state, or None when there is none.
+    def restore_latest(self, abstract_items: Mapping[str, Any], quarantine: bool = True) -> tuple[int, dict[str, Any]] | None:
+        """The newest readable step and the items named in ``abstract_items`` (only those are read),
+        or None when there is none.
 
-        A step whose saved arrays differ from ``abstract_state`` (names or shapes) raises
+        A step whose saved arrays differ from ``abstract_items`` (names or shapes) raises
         ``CheckpointMismatch``: the run's config changed, and falling back or starting over would
         silently discard its training. An unreadable step is corrupt: with ``quarantine`` it is
         moved aside, otherwise skipped, with a warning either way.
         """
-        expected = tree_signature(abstract_state)
+        expected = {}
+        for name in sorted(abstract_items, key=lambda n: n != PARAMS):  # a mismatch names a parameter first
+            expected.update(tree_signature(abstract_items[name], name))
         for step in sorted(self.manager.all_steps(), reverse=True):
+            if (self.directory / str(step) / _OLD_ITEM).is_dir():
+                raise OldCheckpointLayout(
+                    f"checkpoint step {step} in {self.directory} has the old single-item layout "
+                    "(parameters and optimizer state together), which this version cannot read; "
+                    "train again in a new --workdir"
+                )
             try:
-                saved = tree_signature(self._saved_tree(step))
+                saved = {}
+                for name in abstract_items:
+                    saved.update(tree_signature(self._saved_tree(step, name), name))
                 if not saved:
                     raise ValueError("no readable array metadata")
             except Exception as err:  # noqa: BLE001 - unreadable metadata: a corrupt step
@@ -82,18 +111,20 @@ class Checkpoints:
                 continue
             if saved != expected:
                 raise CheckpointMismatch(self._describe_mismatch(step, saved, expected))
+            args = ocp.args.Composite(**{name: ocp.args.StandardRestore(tree) for name, tree in abstract_items.items()})
             try:
-                return step, self.manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+                restored = self.manager.restore(step, args=args)
             except Exception as err:  # noqa: BLE001 - metadata fine but arrays unreadable
                 self._give_up_on(step, err, quarantine)
+                continue
+            return step, {name: restored[name] for name in abstract_items}
         return None
 
-    def _saved_tree(self, step: int) -> Any:
-        with ocp.StandardCheckpointer() as checkpointer:
-            return checkpointer.metadata(self.directory / str(step) / "default").item_metadata
+    def _saved_tree(self, step: int, item: str) -> Any:
+        return ocp.StandardCheckpointHandler().metadata(self.directory / str(step) / item)
 
     def _describe_mismatch(self, step: int, saved: dict, expected: dict) -> str:
-        for name in sorted(set(saved) | set(expected)):
+        for name in [*expected, *(n for n in saved if n not in expected)]:  # the model's order
             if saved.get(name) != expected.get(name):
                 return (
                     f"checkpoint step {step} in {self.directory} does not fit this model: {name} is "
@@ -103,7 +134,7 @@ class Checkpoints:
         return f"checkpoint step {step} in {self.directory} does not fit this model"
 
     def _give_up_on(self, step: int, err: Exception, quarantine: bool) -> None:
-        if quarantine:
+        if quarantine and not self.read_only:
             self._quarantine(step, err)
         else:
             logging.warning("checkpoint step %d is unreadable (%s); skipped", step, _reason(err))

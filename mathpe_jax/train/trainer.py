@@ -24,7 +24,7 @@ from mathpe_jax.data.batching import Batch
 from mathpe_jax.parallel.mesh import to_global
 from mathpe_jax.parallel.sharding import state_shardings
 from mathpe_jax.progress import StepProgress
-from mathpe_jax.train.checkpoint import Checkpoints
+from mathpe_jax.train.checkpoint import OPT_STATE, PARAMS, Checkpoints
 from mathpe_jax.train.logging import MetricsLog
 from mathpe_jax.train.optimizer import learning_rate_schedule, make_optimizer
 from mathpe_jax.train.step import TrainState, make_train_step
@@ -68,30 +68,25 @@ def _initial_state(model: nnx.Module, tx, mesh: jax.sharding.Mesh, trainable: An
     return graphdef, TrainState(step, params, jax.jit(tx.init)(params), rngs), frozen
 
 
-def _restore(checkpoints: Checkpoints, state: TrainState, quarantine: bool = True) -> tuple[int, TrainState]:
-    restored = checkpoints.restore_latest(jax.tree.map(ocp.utils.to_shape_dtype_struct, state), quarantine)
+def _items(state: TrainState) -> dict[str, Any]:
+    """A train state as checkpoint items: what a model needs (``params``) apart from what only
+    training needs (``opt_state``)."""
+    return {PARAMS: {"params": state.params, "rngs": state.rngs}, OPT_STATE: state.opt_state}
+
+
+def _restore(checkpoints: Checkpoints, state: TrainState, mesh: jax.sharding.Mesh) -> tuple[int, TrainState]:
+    restored = checkpoints.restore_latest(jax.tree.map(ocp.utils.to_shape_dtype_struct, _items(state)))
     if restored is None:
         return 0, state
-    logging.info("resumed from checkpoint step %d", restored[0])
-    return restored
-
-
-def restore_latest(
-    model: nnx.Module, train_config: Mapping[str, Any], workdir: str | Path, mesh: jax.sharding.Mesh, trainable: Any = nnx.Param
-) -> int:
-    """Loads the newest good checkpoint of ``workdir`` into ``model`` (read-only use of a run, e.g.
-    for solving problems); returns its step, 0 when the run has no checkpoint."""
-    _, state, _ = _initial_state(model, make_optimizer(train_config), mesh, trainable)
-    checkpoints = Checkpoints(workdir, train_config["checkpoint_every"], train_config["keep_checkpoints"])
-    step, state = _restore(checkpoints, state, quarantine=False)  # read-only: never move files
-    checkpoints.close()
-    nnx.update(model, state.params, state.rngs)
-    return step
+    step, items = restored
+    logging.info("resumed from checkpoint step %d", step)
+    step_array = jax.device_put(np.asarray(step, np.int32), NamedSharding(mesh, PartitionSpec()))
+    return step, TrainState(step_array, items[PARAMS]["params"], items[OPT_STATE], items[PARAMS]["rngs"])
 
 
 def train(
     model: nnx.Module,
-    batch_fn: Callable[[int], Batch] | None,
+    batch_fn: Callable[[int], Batch],
     train_config: Mapping[str, Any],
     workdir: str | Path,
     mesh: jax.sharding.Mesh,
@@ -100,7 +95,6 @@ def train(
     """Trains the ``trainable`` variables of ``model`` in place for ``train_config['steps']`` steps.
 
     Resumes from the newest good checkpoint in ``workdir``; on SIGTERM saves and returns early.
-    ``batch_fn`` may be None when no step is left to train (evaluation of a finished run).
     """
     total_steps = train_config["steps"]
     tx = make_optimizer(train_config)
@@ -108,7 +102,7 @@ def train(
     model.train()  # enables dropout where a module has it (LoRA); eval() below turns it off
     graphdef, state, frozen = _initial_state(model, tx, mesh, trainable)
     checkpoints = Checkpoints(workdir, train_config["checkpoint_every"], train_config["keep_checkpoints"])
-    start, state = _restore(checkpoints, state)
+    start, state = _restore(checkpoints, state, mesh)
     is_chief = jax.process_index() == 0
     log = MetricsLog(workdir, resume_step=start, enabled=is_chief)
     step_fn = jax.jit(make_train_step(graphdef, tx, train_config["grad_accum"]), donate_argnums=(0,))
@@ -133,13 +127,13 @@ def train(
                 log.write(done, values)
                 if is_chief:
                     progress.report(done, values["loss"], values["lr"])
-            checkpoints.save(done, state, force=done == total_steps or stop.raised)
+            checkpoints.save(done, _items(state), force=done == total_steps or stop.raised)
             if stop.raised and done < total_steps:
                 interrupted = True
                 break
+        checkpoints.wait()  # still under the flag: a SIGTERM now must not cut the last save short
     if np.isnan(last_loss):
         last_loss = log.last("loss")
-    checkpoints.wait()
     checkpoints.close()
     log.close()
     nnx.update(model, state.params, state.rngs)

@@ -24,7 +24,7 @@ STEPS = 300  # long enough that a kill after the first checkpoint lands mid-run
 
 
 def final_params(workdir: Path, step: int) -> dict:
-    restored = ocp.StandardCheckpointer().restore(workdir / "checkpoints" / str(step) / "default")
+    restored = ocp.StandardCheckpointer().restore(workdir / "checkpoints" / str(step) / "params")
     return restored["params"]
 
 
@@ -79,15 +79,19 @@ def test_sigterm_saves_and_exits_cleanly_then_resumes(tmp_path, uninterrupted):
     proc = start_and_wait_for_checkpoint(tmp_path, **{"train.steps": STEPS})
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 0, stderr[-3000:]
-    assert "run the same command again to resume" in stderr
     saved = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
     assert saved and saved[-1] < STEPS
+    assert proc.returncode == 143, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1] == f"stopped by SIGTERM at step {saved[-1]}; rerun the same command to resume"
     assert not (tmp_path / "results.json").exists()
     again = run_main(tmp_path, **{"train.steps": STEPS})
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"resumed from checkpoint step {saved[-1]}" in again.stderr
     assert_same_run(tmp_path, uninterrupted)
+    train_time = json.loads((tmp_path / "train_time.json").read_text())
+    assert train_time["segments"] == 2
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["provenance"]["train_seconds_total"] == train_time["seconds"] > results["train"]["wall_seconds"]
 
 
 def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, uninterrupted):

@@ -1,0 +1,148 @@
+"""The run directory: one config for a run's whole life, checked before anything is written; one
+process at a time."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from mathpe_jax.errors import UserError
+from mathpe_jax.run import (
+    ALLOWED_CHANGES,
+    ConfigChanged,
+    RunDir,
+    RunLocked,
+    WorkdirUnusable,
+    first_difference,
+    saved_config,
+)
+
+CONFIG = {
+    "name": "rope",
+    "seed": 0,
+    "model": {"width": 32, "pe": {"name": "rope"}},
+    "task": {"name": "copy", "train_lengths": [1, 2]},
+    "train": {"steps": 20, "log_every": 5},
+    "eval": {"limit": 0},
+}
+
+
+def changed(**dotted):
+    config = json.loads(json.dumps(CONFIG))
+    for key, value in dotted.items():
+        *parents, leaf = key.split("__")
+        node = config
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return config
+
+
+def snapshot(directory):
+    return {p.relative_to(directory): (p.read_bytes(), p.stat().st_mtime_ns) for p in directory.rglob("*") if p.is_file()}
+
+
+def test_allowed_changes_pass_and_others_name_the_first_key():
+    assert first_difference(changed(train__steps=40, train__log_every=1, eval__limit=3), CONFIG, ALLOWED_CHANGES) is None
+    assert first_difference(changed(train__steps=10), CONFIG, ALLOWED_CHANGES) == ("train.steps", 10, 20)
+    assert first_difference(changed(seed=1), CONFIG, ALLOWED_CHANGES) == ("seed", 1, 0)
+    # The label is compared last: the message names what really differs.
+    assert first_difference(changed(name="alibi", model__pe={"name": "alibi"}), CONFIG, ALLOWED_CHANGES) == (
+        "model.pe.name", "alibi", "rope",
+    )
+    assert first_difference(changed(name="other"), CONFIG, ALLOWED_CHANGES) == ("name", "other", "rope")
+    assert first_difference(changed(eval__limit=3), CONFIG, ("eval.*",)) is None
+    assert first_difference(changed(train__steps=40), CONFIG, ("eval.*",)) == ("train.steps", 40, 20)
+
+
+def test_tuples_compare_equal_to_the_lists_config_json_holds(tmp_path):
+    from ml_collections import ConfigDict
+
+    config = ConfigDict(CONFIG)
+    config.task.train_lengths = (1, 2)
+    run = RunDir(tmp_path / "run")
+    run.create(config)
+    run.check_config(config)
+
+
+def test_config_json_is_written_once(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.create(CONFIG)
+    before = (tmp_path / "run" / "config.json").read_bytes()
+    run.create(changed(train__steps=40, eval__limit=5))
+    assert (tmp_path / "run" / "config.json").read_bytes() == before
+    assert saved_config(tmp_path / "run").to_dict() == CONFIG
+
+
+def test_a_differing_config_is_refused_in_one_line_and_writes_nothing(tmp_path):
+    RunDir(tmp_path / "run").create(CONFIG)
+    before = snapshot(tmp_path)
+    with pytest.raises(ConfigChanged) as refused:
+        RunDir(tmp_path / "run").check_config(changed(model__pe={"name": "alibi"}))
+    assert str(refused.value) == (
+        f"config.model.pe.name='alibi' differs from the run's 'rope' ({tmp_path / 'run' / 'config.json'}); "
+        "use a new --workdir"
+    )
+    with pytest.raises(ConfigChanged, match=r"^config\.train\.steps=10 differs from the run's 20 .*may only grow"):
+        RunDir(tmp_path / "run").create(changed(train__steps=10))
+    assert snapshot(tmp_path) == before
+    assert issubclass(ConfigChanged, UserError)
+
+
+def test_a_workdir_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(WorkdirUnusable, match=r"^--workdir .*file is a file, not a directory$"):
+        RunDir(tmp_path / "file").create(CONFIG)
+    with pytest.raises(WorkdirUnusable, match="is a file"):
+        RunDir(tmp_path / "file" / "run").create(CONFIG)
+
+
+def test_saved_config_of_a_directory_that_is_not_a_run(tmp_path):
+    with pytest.raises(WorkdirUnusable, match=r"is not a run directory \(no config\.json\)"):
+        saved_config(tmp_path)
+
+
+HOLD_LOCK = """
+import sys, time
+from mathpe_jax.run import RunDir
+RunDir(sys.argv[1]).lock()
+print("locked", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_second_process_is_refused_while_the_first_holds_the_run(tmp_path):
+    from tests.conftest import REPO_ROOT
+
+    workdir = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(workdir)], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RunLocked) as refused:
+            RunDir(workdir).create(CONFIG)
+        assert str(refused.value) == f"run directory {workdir} is in use by process {holder.pid}"
+    finally:
+        holder.kill()
+        holder.wait()
+    deadline = time.time() + 10
+    while True:  # the lock goes with the process that held it
+        try:
+            RunDir(workdir).create(CONFIG)
+            break
+        except RunLocked:
+            assert time.time() < deadline
+            time.sleep(0.05)
+    assert (workdir / "config.json").is_file()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_a_workdir_that_cannot_be_written_is_refused(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    with pytest.raises(WorkdirUnusable, match=r"is not writable"):
+        RunDir(locked / "run").create(CONFIG)
