@@ -11,21 +11,16 @@ import os
 import sys
 from pathlib import Path
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+from absl import flags, logging
 
-# Configs import `configs.base`; make the repository root importable however we are started.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from mathpe_jax import cli, experiment
+from mathpe_jax.config import validate
+from mathpe_jax.parallel.distributed import initialize_from_env
+from mathpe_jax.parallel.mesh import mesh_from_config
+from mathpe_jax.train.checkpoint import CheckpointMismatch
+from mathpe_jax.train.trainer import train
 
-from mathpe_jax import experiment  # noqa: E402
-from mathpe_jax.config import ConfigError, validate  # noqa: E402
-from mathpe_jax.parallel.distributed import initialize_from_env  # noqa: E402
-from mathpe_jax.parallel.mesh import mesh_from_config  # noqa: E402
-from mathpe_jax.train.checkpoint import CheckpointMismatch  # noqa: E402
-from mathpe_jax.train.logging import quiet_library_logs  # noqa: E402
-from mathpe_jax.train.trainer import train  # noqa: E402
-
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/rope.py", "Run config (a Python file with get_config()).")
+_CONFIG = cli.DEFINE_config_file("config", "configs/rope.py", "Run config (a Python file with get_config()).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory; default runs/<config.name>.")
 _MODE = flags.DEFINE_enum("mode", "train", ["train", "eval"], "train (then evaluate) or evaluate an existing run.")
 
@@ -83,11 +78,7 @@ def run(config, workdir: Path, mode: str) -> dict | None:
 def main(argv) -> None:
     del argv
     config = _CONFIG.value
-    try:
-        validate(config)
-    except ConfigError as err:
-        sys.exit(f"error: {err}")
-    quiet_library_logs()
+    validate(config)
     initialize_from_env()
     workdir = Path(_WORKDIR.value or Path("runs") / config.name)
     try:
@@ -96,5 +87,10 @@ def main(argv) -> None:
         sys.exit(f"error: {err}")
 
 
+def console() -> None:
+    """The ``mathpe-train`` console script."""
+    cli.run(main)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    console()

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+
+from mathpe_jax.errors import UserError
 from mathpe_jax.hub import is_hub_id
 
 
@@ -61,6 +63,19 @@ FORMATS = {
 }
 # Hub datasets that need a config name; "owner/name:config" chooses one for any other.
 HUB_CONFIGS = {"openai/gsm8k": "main"}
+# What to name in --config.task.source when the local copy is missing.
+HUB_IDS = {"gsm8k": "openai/gsm8k", "math": "HuggingFaceH4/MATH-500"}
+
+
+class DatasetNotFound(UserError, FileNotFoundError):
+    """No local copy of a dataset where the run looks for it; the message says how to name a Hub copy."""
+
+
+def _not_found(name: str, what: str) -> DatasetNotFound:
+    return DatasetNotFound(
+        f"{what}; set MATHPE_DATA_DIR, or read {name} from the Hugging Face Hub with "
+        f"--config.task.source={HUB_IDS[name]}"
+    )
 
 
 def default_data_dir() -> Path:
@@ -83,11 +98,14 @@ def load_problems(
         raise ValueError(f"limit={limit} must be a positive number of problems")
     source = default_data_dir() if source is None else source
     if Path(source).is_dir():
-        rows = _local_rows(name, Path(source) / name / f"{split}.jsonl")
+        path = Path(source) / name / f"{split}.jsonl"
+        if not path.is_file():
+            raise _not_found(name, f"dataset file not found: {path}")
+        rows = _local_rows(name, path)
     elif is_hub_id(str(source).partition(":")[0]):
         rows = _hub_rows(name, str(source), split)
     else:
-        raise FileNotFoundError(f"dataset source {source} is neither a directory nor a Hub id owner/name")
+        raise _not_found(name, f"dataset source {source} is neither a directory nor a Hub id owner/name")
     if limit is not None:
         rows = rows.select(range(min(limit, len(rows))))
     to_problem = FORMATS[name].to_problem
@@ -95,8 +113,6 @@ def load_problems(
 
 
 def _local_rows(name: str, path: Path) -> datasets.Dataset:
-    if not path.is_file():
-        raise FileNotFoundError(f"dataset file not found: {path}")
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             try:
