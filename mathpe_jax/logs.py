@@ -10,23 +10,31 @@ import logging as logging_std
 
 from absl import logging
 
-# Loggers whose INFO lines are per-save or per-compile chatter, not news for the person at the terminal.
-NOISY_LOGGERS = ("orbax", "jax", "etils", "tensorstore")
+# Loggers whose INFO lines are per-save or per-compile chatter, not news for the person at the terminal,
+# with the level from which they still speak. Orbax warns about routine states too (a step saved
+# without its metadata file), so only its errors pass.
+NOISY_LOGGERS = {
+    "orbax": logging_std.ERROR,
+    "jax": logging_std.WARNING,
+    "etils": logging_std.WARNING,
+    "tensorstore": logging_std.WARNING,
+}
 
 
 class _DropLibraryInfo(logging_std.Filter):
-    """Keeps warnings and errors of the noisy libraries, drops their INFO (absl routes them all)."""
+    """Drops the noisy libraries' records below their level (absl's handler routes them all)."""
 
     def filter(self, record: logging_std.LogRecord) -> bool:
-        if record.levelno >= logging_std.WARNING:
-            return True
-        return not any(f"/{name}/" in record.pathname for name in ("orbax", "jax", "etils"))
+        for name, level in NOISY_LOGGERS.items():
+            if f"/{name}/" in record.pathname:
+                return record.levelno >= level
+        return True
 
 
 def quiet_library_logs(verbose: bool = False) -> None:
     """Hides the INFO lines of checkpointing and compilation libraries unless ``verbose``."""
     if verbose:
         return
-    for name in NOISY_LOGGERS:
-        logging_std.getLogger(name).setLevel(logging_std.WARNING)
+    for name, level in NOISY_LOGGERS.items():
+        logging_std.getLogger(name).setLevel(level)
     logging.get_absl_handler().addFilter(_DropLibraryInfo())

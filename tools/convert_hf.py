@@ -21,7 +21,7 @@ from pathlib import Path
 from absl import app, flags
 
 from mathpe_jax import cli
-from mathpe_jax.convert import ConversionError, export_hf, export_peft, load_hf, save_model
+from mathpe_jax.convert import ConversionError, export_hf, export_peft, load_hf, load_model, save_model
 from mathpe_jax.convert.hf_config import read_hf_config, template_for
 from mathpe_jax.convert.load import resolve
 from mathpe_jax.convert.native import saved_hf_config
@@ -109,17 +109,16 @@ def to_hf(out: Path) -> None:
     if not checkpoint.is_dir():
         raise ConversionError(f"--checkpoint={checkpoint} is not a directory")
     run_config = _run_config(checkpoint)
-    try:
-        loaded = load_checkpoint(str(checkpoint))
-    except (ValueError, FileNotFoundError) as err:  # the loaders' one-line complaints about the directory
-        raise ConversionError(str(err)) from None
-    model = loaded.model
-    base = (run_config or {}).get("init", {}).get("hf_dir") or None
-    if run_config is None:
+    if run_config is None:  # our converted checkpoint: it keeps the Hugging Face config it came from
         template = saved_hf_config(checkpoint)
         if template is None:
             raise ConversionError(f"{checkpoint} has no hf_config.json: it was not converted from Hugging Face")
+        model, _ = load_model(checkpoint)
+        tokenizer = None
     else:
+        model, tokenizer = _open_run(checkpoint)
+    base = (run_config or {}).get("init", {}).get("hf_dir") or None
+    if run_config is not None:
         template = read_hf_config(resolve(base)) if base else template_for(model.config)
     if lora_modules(model):  # a LoRA run: the adapters alone for PEFT, then merged into the weights
         peft_out = export_peft(model, out / "peft", template, base_model=base)
@@ -127,11 +126,20 @@ def to_hf(out: Path) -> None:
         merge_lora(model)
     export_hf(model, out, template)
     print(f"wrote {out}")
-    write_tokenizer(checkpoint, loaded.tokenizer, out)
+    write_tokenizer(checkpoint, tokenizer, out)
     if FLAGS.adapter:
         adapted = load_adapter(model, FLAGS.adapter)
         peft_out = export_peft(adapted, FLAGS.peft_out or out / "peft", template, base_model=str(out.absolute()))
         print(f"wrote {peft_out}")
+
+
+def _open_run(workdir: Path):
+    """The model (its newest good checkpoint) and tokenizer of a run directory."""
+    try:
+        loaded = load_checkpoint(str(workdir))
+    except (ValueError, FileNotFoundError) as err:  # the loader's one-line complaints about the directory
+        raise ConversionError(str(err)) from None
+    return loaded.model, loaded.tokenizer
 
 
 def write_tokenizer(checkpoint: Path, tokenizer, out: Path) -> None:
@@ -142,7 +150,7 @@ def write_tokenizer(checkpoint: Path, tokenizer, out: Path) -> None:
         from transformers import AutoTokenizer
 
         AutoTokenizer.from_pretrained(tokenizer.name).save_pretrained(out)
-    else:
+    elif tokenizer is not None:
         print(
             f"warning: the run's {type(tokenizer).__name__} has no Hugging Face form; {out} holds the weights and "
             "config only",

@@ -27,11 +27,12 @@ def convert(*flags: str) -> str:
 
 
 def convert_fails(*flags: str) -> str:
-    """The one ``error:`` line of a refused conversion."""
+    """The ``error:`` line that ends a refused conversion (earlier lines are progress, never a traceback)."""
     done = run_tool("convert_hf.py", *flags)
     lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), done.stderr[-3000:]
-    return lines[0]
+    assert done.returncode == 2 and lines[-1].startswith("error: "), done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and not any(line.startswith("W") for line in lines), done.stderr[-3000:]
+    return lines[-1]
 
 
 def test_hf_to_checkpoint_to_hf_with_adapter(hf_dirs, tmp_path):
