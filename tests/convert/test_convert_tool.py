@@ -115,3 +115,41 @@ def test_a_run_with_a_pe_transformers_lacks_is_refused_in_one_line(tmp_path):
     done = run_main(workdir, "alibi", **{"train.steps": 2, "train.checkpoint_every": 2, "eval.examples_per_length": 2})
     assert done.returncode == 0, done.stderr[-3000:]
     assert "model.pe_name='alibi'" in convert_fails("--to_hf", f"--checkpoint={workdir}", f"--out={tmp_path / 'hf'}")
+
+
+def test_a_lora_run_exports_merged_and_as_peft_on_its_base(tmp_path, tiny_hf_tokenizer_dir):  # noqa: F811
+    """The merged export and transformers + peft on the base agree: both are the fine-tuned model."""
+    import subprocess
+    import sys
+
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from tests.conftest import REPO_ROOT
+
+    base = tiny_checkpoint(tmp_path / "base", tiny_hf_tokenizer_dir)
+    workdir = tmp_path / "run"
+    settings = {
+        "init.hf_dir": base, "lora.rank": 2, "task.train_limit": 16, "train.steps": 4, "train.batch_size": 4,
+        "train.learning_rate": 1e-2, "train.warmup_steps": 1, "train.log_every": 2, "train.checkpoint_every": 4,
+        "eval.limit": 2, "eval.batch_size": 2, "eval.max_new_tokens": 4,
+    }
+    command = [sys.executable, "-m", "mathpe_jax.main", "--config=configs/finetune_gsm8k.py", f"--workdir={workdir}"]
+    command += [f"--config.{key}={value}" for key, value in settings.items()]
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    out = tmp_path / "hf"
+    convert("--to_hf", f"--checkpoint={workdir}", f"--out={out}")
+    assert json.loads((out / "peft" / "adapter_config.json").read_text())["base_model_name_or_path"] == str(base)
+    ids = torch.arange(3, 300).reshape(1, -1)  # long: RoPE is the identity at position 0
+    merged = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32).eval()
+    adapted = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32), out / "peft")
+    with torch.no_grad():
+        np.testing.assert_allclose(
+            merged(ids).logits.numpy(), adapted.eval()(ids).logits.numpy(), atol=1e-4, rtol=1e-4
+        )
+        plain = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32).eval()(ids).logits.numpy()
+    assert not np.allclose(merged(ids).logits.detach().numpy(), plain, atol=1e-4)  # the adapters did change it
+    assert (out / "tokenizer.json").is_file() or (out / "tokenizer_config.json").is_file()
