@@ -14,6 +14,7 @@ import importlib.util
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from absl import app, flags
 from ml_collections import ConfigDict
@@ -131,10 +132,9 @@ def parse_flags(argv: list[str]) -> list[str]:
         _fail(str(err))
     except flags.Error as err:
         _fail(str(err).splitlines()[0])
-    raise AssertionError("unreachable")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     print(f"error: {message}", file=sys.stderr)
     sys.exit(EXIT_USER_ERROR)
 
