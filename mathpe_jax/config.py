@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from ml_collections import ConfigDict
 
 from mathpe_jax.data.tasks import task_class
+from mathpe_jax.errors import ConfigError
 from mathpe_jax.hub import is_hub_id
 from mathpe_jax.model.config import DTYPES
 from mathpe_jax.pe import check_pe_options, pe_class
-
-
-class ConfigError(ValueError):
-    """A config value that cannot run; the message names the key."""
 
 
 def _require(ok: bool, key: str, value: Any, why: str) -> None:
@@ -28,6 +26,13 @@ def _positive_int(c: ConfigDict, key: str, allow_zero: bool = False) -> None:
         value = value[part]
     low = 0 if allow_zero else 1
     _require(isinstance(value, int) and value >= low, key, value, f"must be an integer >= {low}")
+
+
+def _is_regex(pattern: Any) -> bool:
+    try:
+        return isinstance(pattern, str) and bool(pattern) and re.compile(pattern) is not None
+    except re.error:
+        return False
 
 
 def validate(c: ConfigDict) -> None:
@@ -72,6 +77,9 @@ def validate(c: ConfigDict) -> None:
     _require(c.train.learning_rate > 0, "train.learning_rate", c.train.learning_rate, "must be > 0")
     _require(0 <= c.train.end_lr_ratio <= 1, "train.end_lr_ratio", c.train.end_lr_ratio, "must be in [0, 1]")
     _require(c.train.clip_norm > 0, "train.clip_norm", c.train.clip_norm, "must be > 0")
+    _require(c.train.weight_decay >= 0, "train.weight_decay", c.train.weight_decay, "must be >= 0")
+    _require(c.train.steps == 0 or c.train.warmup_steps <= c.train.steps, "train.warmup_steps", c.train.warmup_steps,
+             f"must not exceed train.steps={c.train.steps} (the learning rate would never leave warm-up)")
     _positive_int(c, "eval.examples_per_length", allow_zero=True)
     _positive_int(c, "eval.batch_size")
 
@@ -80,6 +88,8 @@ def validate(c: ConfigDict) -> None:
         _require(bool(c.init.hf_dir), "init.hf_dir", c.init.hf_dir, "LoRA (lora.rank > 0) needs a pretrained checkpoint")
         _require(c.lora.alpha > 0, "lora.alpha", c.lora.alpha, "must be > 0")
         _require(0 <= c.lora.dropout < 1, "lora.dropout", c.lora.dropout, "must be in [0, 1)")
+        _require(_is_regex(c.lora.target_modules), "lora.target_modules", c.lora.target_modules,
+                 "must be a non-empty regular expression")
     if c.init.hf_dir and not Path(c.init.hf_dir).is_dir():
         _require(is_hub_id(c.init.hf_dir), "init.hf_dir", c.init.hf_dir,
                  "is neither a directory nor a hub id (owner/name)")

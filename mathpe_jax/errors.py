@@ -10,3 +10,7 @@ from __future__ import annotations
 
 class UserError(Exception):
     """A bad input or an unusable environment, explained in one line that names the culprit."""
+
+
+class ConfigError(UserError, ValueError):
+    """A config file that does not load, or a config value that cannot run; names the file or key."""

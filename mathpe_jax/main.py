@@ -26,14 +26,11 @@ import errno  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
 from ml_collections import ConfigDict, config_flags  # noqa: E402
 
-# Configs import `configs.base`; make the repository root importable however we are started.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mathpe_jax import build  # noqa: E402
-from mathpe_jax.config import ConfigError, validate  # noqa: E402
+from mathpe_jax import build, cli  # noqa: E402
+from mathpe_jax.config import validate  # noqa: E402
 from mathpe_jax.errors import UserError  # noqa: E402
 from mathpe_jax.eval.suite import EvalSpec, evaluate  # noqa: E402
 from mathpe_jax.parallel.distributed import initialize_from_env  # noqa: E402
@@ -47,10 +44,9 @@ from mathpe_jax.run import (  # noqa: E402
     saved_config,
     write_results,
 )
-from mathpe_jax.train.logging import quiet_library_logs  # noqa: E402
 from mathpe_jax.train.trainer import train  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/rope.py", "Run config (a Python file with get_config()).")
+_CONFIG = cli.DEFINE_config_file("config", "configs/rope.py", "Run config (a Python file with get_config()).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory; default runs/<config.name>.")
 _MODE = flags.DEFINE_enum("mode", "train", ["train", "eval"], "train (then evaluate) or evaluate an existing run.")
 
@@ -184,7 +180,7 @@ def eval_config(workdir: Path, overrides: dict[str, Any]) -> ConfigDict:
 
 def one_line(err: BaseException, workdir: Path | None = None) -> str | None:
     """The one-line message for a failure the user can act on, or None for a bug (traceback)."""
-    if isinstance(err, (UserError, ConfigError)):
+    if isinstance(err, UserError):
         return str(err)
     text = str(err)
     if isinstance(err, OSError) and err.errno == errno.ENOSPC or "No space left on device" in text:
@@ -211,7 +207,6 @@ def main(argv) -> None:
         workdir = Path(_WORKDIR.value or Path("runs") / config.name)
         if _MODE.value == "eval":
             config = eval_config(workdir, config_flags.get_override_values(flags.FLAGS["config"]))
-        quiet_library_logs()
         initialize_from_env()
         run(config, workdir, _MODE.value)
     except Stopped as stop:
@@ -221,8 +216,13 @@ def main(argv) -> None:
         message = one_line(err, workdir)
         if message is None:
             raise
-        sys.exit(f"error: {message}")
+        cli.fail(message)
+
+
+def console() -> None:
+    """The ``mathpe-train`` console script."""
+    cli.run(main)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    console()

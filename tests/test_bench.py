@@ -8,14 +8,12 @@ around them.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from mathpe_jax import bench
-from tests.conftest import REPO_ROOT
+from tests.conftest import run_tool
+from tools import bench_lib as bench
 
 SIZES = {"layers": 1, "width": 32, "heads": 2, "kv_heads": 1, "vocab": 64, "mlp": 64}
 
@@ -28,9 +26,7 @@ def hf_dir(tmp_path_factory) -> Path:
 
 
 def run_bench(*flags: str) -> dict:
-    done = subprocess.run(
-        [sys.executable, "tools/bench.py", *flags], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False
-    )
+    done = run_tool("bench.py", *flags)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -91,3 +87,19 @@ def test_sizes_greedy_generate_would_round_are_refused(key, value):
     spec = {"batch": 1, "prompt_len": 8, "new_tokens": 8, "repeats": 1, key: value}
     with pytest.raises(ValueError, match=key):
         bench.check_sizes("decode", spec)
+
+
+def test_make_model_writes_a_tokenizer_the_model_can_use(hf_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(hf_dir)
+    text = "what is 12 + 345 = ? answer: 357."
+    ids = tokenizer(text)["input_ids"]
+    assert ids[0] == tokenizer.bos_token_id == 1 and max(ids) < SIZES["vocab"]
+    assert tokenizer.unk_token_id not in ids
+    assert tokenizer.decode(ids, skip_special_tokens=True) == text
+
+
+def test_make_model_refuses_a_vocabulary_smaller_than_the_alphabet(tmp_path):
+    done = run_tool("bench.py", "make-model", f"--out={tmp_path}", "--vocab=20")
+    assert done.returncode != 0 and "--vocab=20 must be at least" in done.stderr

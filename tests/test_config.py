@@ -37,6 +37,8 @@ def test_every_pe_config_is_valid_and_differs_from_base_only_in_the_pe(name):
         ("model.dtype", "float8", "config.model.dtype='float8'"),
         ("mesh.data", 0, "config.mesh.data=0"),
         ("train.learning_rate", 0.0, "config.train.learning_rate=0.0"),
+        ("train.warmup_steps", 30, "config.train.warmup_steps=30: must not exceed train.steps=20"),
+        ("train.weight_decay", -0.1, "config.train.weight_decay=-0.1: must be >= 0"),
     ],
 )
 def test_bad_values_stop_with_the_key_and_value(key, value, message):

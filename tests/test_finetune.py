@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from mathpe_jax.main import run
-from tests.conftest import REPO_ROOT
+from tests.conftest import run_tool
 from tests.data.conftest import tiny_hf_tokenizer_dir  # noqa: F401 - fixture
 from tests.helpers_hf import tiny_checkpoint
 from tests.helpers_run import override
@@ -77,10 +75,9 @@ def _flatten(tree, prefix=()):
 
 def test_solve_tool_runs_on_the_run_directory(finetuned):
     workdir, _ = finetuned
-    done = subprocess.run(
-        [sys.executable, "tools/solve.py", f"--checkpoint={workdir}", "--problem=A train travels 120 miles in 2 hours. What is its speed?",
-         "--max_new_tokens=12", "--json"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+    done = run_tool(
+        "solve.py", f"--checkpoint={workdir}", "--problem=A train travels 120 miles in 2 hours. What is its speed?",
+        "--max_new_tokens=12", "--json",
     )
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])

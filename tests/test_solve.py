@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from mathpe_jax.inference import load_checkpoint
 from mathpe_jax.solve import build_prompt, solve_math_problem
-from tests.conftest import REPO_ROOT
+from tests import conftest
 from tests.data.conftest import tiny_hf_tokenizer_dir  # noqa: F401 - fixture
 from tests.helpers_hf import FAMILIES, family_checkpoint, tiny_checkpoint
 
@@ -45,10 +43,7 @@ def test_templates_change_the_prompt(loaded):
 
 
 def test_converted_checkpoint_gives_the_same_solution(tmp_path, hf_dir, loaded):
-    done = subprocess.run(
-        [sys.executable, "tools/convert_hf.py", f"--hf_dir={hf_dir}", f"--out={tmp_path / 'ours'}"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-    )
+    done = conftest.run_tool("convert_hf.py", f"--hf_dir={hf_dir}", f"--out={tmp_path / 'ours'}")
     assert done.returncode == 0, done.stderr[-2000:]
     ours = solve_math_problem(PROBLEM, str(tmp_path / "ours"), max_new_tokens=8)
     assert ours["completion_token_ids"] == solve_math_problem(PROBLEM, loaded, max_new_tokens=8)["completion_token_ids"]
@@ -69,7 +64,7 @@ def test_bad_requests_give_one_line_errors(loaded, problem, kwargs, message):
 
 
 def run_tool(*args):
-    return subprocess.run([sys.executable, "tools/solve.py", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    return conftest.run_tool("solve.py", *args)
 
 
 def test_tool_prints_json(hf_dir):

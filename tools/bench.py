@@ -7,21 +7,20 @@
 decode: greedy generation with exactly --new_tokens new tokens per row (our ``greedy_generate``
 against ``model.generate``); train: one optimizer step (AdamW; with --lora_rank, LoRA on q/k/v/o
 with the base frozen, against transformers + peft). Each framework runs in its own fresh process
-(see ``mathpe_jax/bench.py``). Progress goes first; the last line printed is one JSON object.
-make-model saves a random transformers Llama, so benchmarks run offline.
+(see ``tools/bench_lib.py``). Progress goes first; the last line printed is one JSON object.
+make-model saves a random transformers Llama with a small BPE tokenizer trained on arithmetic text,
+so benchmarks run offline and the directory works with ``tools/solve.py`` and ``AutoTokenizer``.
+Needs the ``bench`` extra (torch, peft): ``pip install -e .[bench]``.
 """
 
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
+import bench_lib  # beside this script, which Python puts first on the import path
 from absl import app, flags
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mathpe_jax import bench  # noqa: E402
+from mathpe_jax import cli
 
 MODES = ("decode", "train", "make-model")
 
@@ -48,17 +47,20 @@ flags.DEFINE_integer("mlp", 344, "make-model: MLP intermediate size")
 def make_model() -> None:
     if not FLAGS.out:
         raise app.UsageError("make-model needs --out")
-    params = bench.make_llama(
-        FLAGS.out,
-        layers=FLAGS.layers,
-        width=FLAGS.width,
-        heads=FLAGS.heads,
-        kv_heads=FLAGS.kv_heads,
-        vocab=FLAGS.vocab,
-        mlp=FLAGS.mlp,
-        seed=FLAGS.seed,
-    )
-    print(f"wrote {FLAGS.out}: Llama, {params:,} parameters ({params / 1e6:.1f}M)")
+    try:
+        params = bench_lib.make_llama(
+            FLAGS.out,
+            layers=FLAGS.layers,
+            width=FLAGS.width,
+            heads=FLAGS.heads,
+            kv_heads=FLAGS.kv_heads,
+            vocab=FLAGS.vocab,
+            mlp=FLAGS.mlp,
+            seed=FLAGS.seed,
+        )
+    except ValueError as err:
+        raise app.UsageError(str(err)) from err
+    print(f"wrote {FLAGS.out}: Llama, {params:,} parameters ({params / 1e6:.1f}M), with its tokenizer")
 
 
 def main(argv: list[str]) -> None:
@@ -76,11 +78,11 @@ def main(argv: list[str]) -> None:
     else:
         spec.update(seq=FLAGS.seq, lora_rank=FLAGS.lora_rank, steps=FLAGS.steps)
     try:
-        report = bench.benchmark(mode, spec, peer=FLAGS.peer == "hf")
+        report = bench_lib.benchmark(mode, spec, peer=FLAGS.peer == "hf")
     except ValueError as err:
         raise app.UsageError(str(err)) from err
     print(json.dumps(report))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

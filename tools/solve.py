@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
-from absl import app, flags
+from absl import flags
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mathpe_jax.data.prompts import TEMPLATES  # noqa: E402
-from mathpe_jax.solve import solve_math_problem  # noqa: E402
+from mathpe_jax import cli
+from mathpe_jax.data.prompts import TEMPLATES
+from mathpe_jax.solve import solve_math_problem
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("checkpoint", None, "model directory, hub id, run directory or adapter", required=True)
@@ -43,4 +41,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -20,6 +20,7 @@ ROPE_TYPES = ("default", "linear", "llama3")
 DTYPE_KEYS = ("dtype", "torch_dtype")  # transformers 5.x, 4.x
 # Fields a Hugging Face config cannot express; they never make a model unexportable.
 RUNTIME_FIELDS = ("dtype", "param_dtype", "attention_impl")
+ARCHITECTURE_CLASSES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "mistral": "MistralForCausalLM"}
 
 
 def read_hf_config(directory: str | Path) -> dict[str, Any]:
@@ -27,7 +28,49 @@ def read_hf_config(directory: str | Path) -> dict[str, Any]:
     path = Path(directory) / "config.json"
     if not path.is_file():
         raise ConversionError(f"no config.json in {directory}")
-    return json.loads(path.read_text())
+    try:
+        hf = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ConversionError(f"{path} is not valid JSON: {err}") from None
+    if not isinstance(hf, dict):
+        raise ConversionError(f"{path} holds a JSON {type(hf).__name__}, not an object")
+    return hf
+
+
+def template_for(cfg: ModelConfig) -> dict[str, Any]:
+    """A Hugging Face config describing a model trained here (no checkpoint to take one from).
+
+    Llama, or Qwen2 when q/k/v carry biases, or Mistral with a sliding window; ``exported_hf_config``
+    then refuses what none of them can express (any PE but plain RoPE, for one).
+    """
+    model_type = "mistral" if cfg.sliding_window else "qwen2" if cfg.qkv_bias else "llama"
+    options = dict(cfg.pe_options)
+    hf: dict[str, Any] = {
+        "model_type": model_type,
+        "architectures": [ARCHITECTURE_CLASSES[model_type]],
+        "vocab_size": cfg.vocab_size,
+        "hidden_size": cfg.width,
+        "num_hidden_layers": cfg.num_layers,
+        "num_attention_heads": cfg.num_heads,
+        "num_key_value_heads": cfg.num_kv_heads,
+        "head_dim": cfg.head_dim,
+        "intermediate_size": cfg.mlp_dim,
+        "max_position_embeddings": cfg.max_len,
+        "rms_norm_eps": cfg.norm_eps,
+        "tie_word_embeddings": cfg.tie_embeddings,
+        "hidden_act": "silu",
+        "rope_theta": float(options.get("base", 10000.0)),
+    }
+    if cfg.sliding_window:
+        hf["sliding_window"] = cfg.sliding_window
+    if model_type == "qwen2":
+        hf["use_sliding_window"] = False
+    return hf
+
+
+def _without_defaults(pe_options: tuple[tuple[str, Any], ...]) -> tuple[tuple[str, Any], ...]:
+    """RoPE options with the ones that change nothing (``fraction=1``) left out, for comparison."""
+    return tuple((k, v) for k, v in pe_options if (k, v) != ("fraction", 1.0))
 
 
 def _required(hf: Mapping[str, Any], key: str) -> Any:
@@ -126,6 +169,7 @@ def exported_hf_config(template: Mapping[str, Any], cfg: ModelConfig, dtype: str
     """
     _check_dtype(dtype)
     described = _config_fields(template, cfg.param_dtype)
+    cfg = cfg.replace(pe_options=_without_defaults(cfg.pe_options))
     for field in ModelConfig.__dataclass_fields__:
         if field not in RUNTIME_FIELDS and getattr(cfg, field) != getattr(described, field):
             raise ConversionError(

@@ -52,8 +52,14 @@ def _target_modules(targeted: list[str], all_modules: Iterable[str]) -> list[str
     return leaves if selected == set(targeted) else sorted(targeted)
 
 
-def export_peft(model: Decoder, out_dir: str | Path, hf_config_template: Mapping[str, Any]) -> Path:
-    """Writes the model's adapters as a PEFT adapter for the Hugging Face model of ``hf_config_template``."""
+def export_peft(
+    model: Decoder, out_dir: str | Path, hf_config_template: Mapping[str, Any], *, base_model: str | None = None
+) -> Path:
+    """Writes the model's adapters as a PEFT adapter for the Hugging Face model of ``hf_config_template``.
+
+    ``base_model`` (a hub id or a directory; default the template's ``_name_or_path``) is recorded
+    as ``base_model_name_or_path``, so PEFT and ``tools/solve.py`` find the base without being told.
+    """
     config = adapter_config(model)
     modules = _module_map(model, hf_config_template)
     tensors = {}
@@ -73,7 +79,7 @@ def export_peft(model: Decoder, out_dir: str | Path, hf_config_template: Mapping
         "lora_alpha": config.alpha,
         "lora_dropout": config.dropout,
         "target_modules": _target_modules(targeted, modules.values()),
-        "base_model_name_or_path": hf_config_template.get("_name_or_path"),
+        "base_model_name_or_path": base_model or hf_config_template.get("_name_or_path"),
         "inference_mode": True,
     }
     out_dir = Path(out_dir)

@@ -30,13 +30,17 @@ class SafetensorsReader(contextlib.ExitStack):
         super().__init__()
         directory = Path(directory)
         if (directory / INDEX).is_file():
-            weight_map = json.loads((directory / INDEX).read_text())["weight_map"]
+            try:
+                weight_map = json.loads((directory / INDEX).read_text())["weight_map"]
+            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
+                raise ConversionError(f"{directory / INDEX} is not a safetensors index ({err})") from None
         elif (directory / SINGLE).is_file():
             weight_map = None
         else:
             raise ConversionError(f"no {SINGLE} or {INDEX} in {directory}")
+        self._directory = directory
         files = sorted(set(weight_map.values())) if weight_map else [SINGLE]
-        self._handles = {f: self.enter_context(safe_open(directory / f, framework="numpy")) for f in files}
+        self._handles = {f: self.enter_context(_open(directory / f)) for f in files}
         if weight_map is None:
             weight_map = dict.fromkeys(self._handles[SINGLE].keys(), SINGLE)
         self._files = weight_map
@@ -48,7 +52,20 @@ class SafetensorsReader(contextlib.ExitStack):
         return tuple(self._handles[self._files[name]].get_slice(name).get_shape())
 
     def read(self, name: str) -> np.ndarray:
-        return self._handles[self._files[name]].get_tensor(name)
+        try:
+            return self._handles[self._files[name]].get_tensor(name)
+        except Exception as err:  # safetensors raises its own error type, or OSError, on a damaged file
+            raise ConversionError(f"{self._directory / self._files[name]}: cannot read tensor {name!r} ({err})") from None
+
+
+def _open(path: Path):
+    """``safe_open`` with a damaged or missing file reported in one line naming it."""
+    if not path.is_file():
+        raise ConversionError(f"{path} is missing (named by the index)")
+    try:
+        return safe_open(path, framework="numpy")
+    except Exception as err:  # SafetensorError for a bad header, OSError for an unreadable file
+        raise ConversionError(f"{path} is not a readable safetensors file ({err})") from None
 
 
 def write_safetensors(directory: str | Path, tensors: Iterable[tuple[str, np.ndarray]], max_shard_bytes: int) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import datasets
 
+from mathpe_jax.errors import UserError
 from mathpe_jax.hub import is_hub_id
 
 
@@ -39,8 +40,24 @@ class RowFormat:
     name: str
     fields: tuple[str, ...]  # required string fields
     to_problem: Callable[[dict[str, Any], str, int], MathProblem]
+    hub_id: str  # the dataset's usual Hub copy, suggested when no local copy is found
     check: Callable[[dict[str, Any]], None] = lambda row: None  # raises ValueError for a bad record
     hub_configs: Mapping[str, str] = dataclasses.field(default_factory=dict)  # Hub ids that need a config
+
+
+class DatasetNotFound(UserError, FileNotFoundError):
+    """No local copy of a dataset where the run looks for it; the message says how to name a Hub copy."""
+
+
+class MalformedDataset(UserError, ValueError):
+    """A record that is not a usable problem; the message names the file and line (or Hub row)."""
+
+
+def _not_found(fmt: RowFormat, what: str) -> DatasetNotFound:
+    return DatasetNotFound(
+        f"{what}; set MATHPE_DATA_DIR, or read {fmt.name} from the Hugging Face Hub with "
+        f"--config.task.source={fmt.hub_id}"
+    )
 
 
 def default_data_dir() -> Path:
@@ -61,27 +78,28 @@ def load_problems(
         raise ValueError(f"limit={limit} must be a positive number of problems")
     source = default_data_dir() if source is None else source
     if Path(source).is_dir():
-        rows = _local_rows(fmt, Path(source) / fmt.name / f"{split}.jsonl")
+        path = Path(source) / fmt.name / f"{split}.jsonl"
+        if not path.is_file():
+            raise _not_found(fmt, f"dataset file not found: {path}")
+        rows = _local_rows(fmt, path)
     elif is_hub_id(str(source).partition(":")[0]):
         rows = _hub_rows(fmt, str(source), split)
     else:
-        raise FileNotFoundError(f"dataset source {source} is neither a directory nor a Hub id owner/name")
+        raise _not_found(fmt, f"dataset source {source} is neither a directory nor a Hub id owner/name")
     if limit is not None:
         rows = rows.select(range(min(limit, len(rows))))
     return [fmt.to_problem(row, split, index) for index, row in enumerate(rows.to_list())]
 
 
 def _local_rows(fmt: RowFormat, path: Path) -> datasets.Dataset:
-    if not path.is_file():
-        raise FileNotFoundError(f"dataset file not found: {path}")
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             try:
                 _check(fmt, json.loads(line))
             except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{number}: not valid JSON ({err.msg})") from None
+                raise MalformedDataset(f"{path}:{number}: not valid JSON ({err.msg})") from None
             except ValueError as err:
-                raise ValueError(f"{path}:{number}: {err}") from None
+                raise MalformedDataset(f"{path}:{number}: {err}") from None
     return datasets.load_dataset("json", data_files=str(path), split="train")
 
 
@@ -90,12 +108,12 @@ def _hub_rows(fmt: RowFormat, source: str, split: str) -> datasets.Dataset:
     rows = datasets.load_dataset(hub_id, config or fmt.hub_configs.get(hub_id), split=split)
     missing = [field for field in fmt.fields if field not in rows.column_names]
     if missing:
-        raise ValueError(f"{source} split {split} lacks the {fmt.name} fields {missing}; it has {rows.column_names}")
+        raise MalformedDataset(f"{source} split {split} lacks the {fmt.name} fields {missing}; it has {rows.column_names}")
     for index, row in enumerate(rows):
         try:
             _check(fmt, row)
         except ValueError as err:
-            raise ValueError(f"{source} split {split} row {index}: {err}") from None
+            raise MalformedDataset(f"{source} split {split} row {index}: {err}") from None
     return rows
 
 

@@ -1,38 +1,144 @@
 """Multi-host start-up: one process per node, coordinates from the environment.
 
 ``launch/node.pbs`` (or any launcher) exports ``MATHPE_COORDINATOR`` (host:port),
-``MATHPE_NUM_PROCESSES`` and ``MATHPE_PROCESS_ID``; without them the run is single-process.
+``MATHPE_NUM_PROCESSES`` and ``MATHPE_PROCESS_ID``, and optionally ``MATHPE_JOIN_TIMEOUT``
+(seconds every process waits for the others, default 300); without a coordinator the run is
+single-process. Every mistake in them, and a peer that never joins, ends in one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
+from collections.abc import Iterator
+from typing import BinaryIO
 
 import jax
 from absl import logging
 
+from mathpe_jax.errors import UserError
+
 ENV_COORDINATOR = "MATHPE_COORDINATOR"
 ENV_NUM_PROCESSES = "MATHPE_NUM_PROCESSES"
 ENV_PROCESS_ID = "MATHPE_PROCESS_ID"
+ENV_JOIN_TIMEOUT = "MATHPE_JOIN_TIMEOUT"
+DEFAULT_JOIN_TIMEOUT = 300
+
+
+class DistributedError(UserError):
+    """A multi-host environment that cannot start: a bad variable or a peer that never joined."""
+
+
+def _env_int(name: str, low: int, high: int | None = None, default: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None and default is not None:
+        return default
+    if raw is None:
+        raise DistributedError(f"{ENV_COORDINATOR} is set, so {name} must be set too")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise DistributedError(f"{name}={raw!r} is not an integer") from None
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise DistributedError(f"{name}={value} must be {bound}")
+    return value
+
+
+def _check_coordinator(coordinator: str) -> None:
+    host, sep, port = coordinator.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise DistributedError(f"{ENV_COORDINATOR}={coordinator!r} must be host:port (e.g. node001:1234)")
+
+
+def join_settings() -> tuple[str, int, int, int] | None:
+    """(coordinator, number of processes, this process's id, join timeout in seconds) from the
+    environment, or None for a single-process run; a bad value raises ``DistributedError``."""
+    coordinator = os.environ.get(ENV_COORDINATOR)
+    if not coordinator:
+        return None
+    _check_coordinator(coordinator)
+    num_processes = _env_int(ENV_NUM_PROCESSES, 1)
+    process_id = _env_int(ENV_PROCESS_ID, 0, num_processes - 1)
+    timeout = _env_int(ENV_JOIN_TIMEOUT, 1, default=DEFAULT_JOIN_TIMEOUT)
+    return coordinator, num_processes, process_id, timeout
+
+
+@contextlib.contextmanager
+def _stderr_captured() -> Iterator[BinaryIO]:
+    """Sends file descriptor 2 (where the C++ runtime logs) to a temporary file for a while."""
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield log
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+@contextlib.contextmanager
+def _recoverable_client() -> Iterator[None]:
+    """Gives the runtime client an error callback while ``jax.distributed.initialize`` runs.
+
+    Without one, the C++ client aborts the process (a stack trace, exit 134) when the others do not
+    register in time; with one, ``connect`` raises and we can say what happened in one line.
+    """
+    from jax._src import distributed as jax_distributed
+
+    factory = jax_distributed._jax.get_distributed_runtime_client
+
+    def client(*args, **kwargs):
+        return factory(*args, missed_heartbeat_callback=lambda *_: None, **kwargs)
+
+    jax_distributed._jax.get_distributed_runtime_client = client
+    try:
+        yield
+    finally:
+        jax_distributed._jax.get_distributed_runtime_client = factory
+
+
+def _forget_failed_start() -> None:
+    """Drops the half-started client and service so that exiting does not wait on them."""
+    from jax._src import distributed as jax_distributed
+
+    state = jax_distributed.global_state
+    state.client = None
+    if state.service is not None:
+        state.service.shutdown()
+        state.service = None
 
 
 def initialize_from_env() -> bool:
     """Calls ``jax.distributed.initialize`` when the environment names a coordinator.
 
     Returns whether it did. On CPU the collectives go through gloo, so several local processes
-    can stand in for several nodes.
+    can stand in for several nodes. The runtime's own log lines are shown only if the join succeeds.
     """
-    coordinator = os.environ.get(ENV_COORDINATOR)
-    if not coordinator:
+    settings = join_settings()
+    if settings is None:
         return False
-    try:
-        num_processes = int(os.environ[ENV_NUM_PROCESSES])
-        process_id = int(os.environ[ENV_PROCESS_ID])
-    except (KeyError, ValueError) as err:
-        raise ValueError(
-            f"{ENV_COORDINATOR}={coordinator!r} needs integer {ENV_NUM_PROCESSES} and {ENV_PROCESS_ID}: {err}"
-        ) from None
+    coordinator, num_processes, process_id, timeout = settings
     jax.config.update("jax_cpu_collectives_implementation", "gloo")  # affects CPU devices only
-    jax.distributed.initialize(coordinator, num_processes=num_processes, process_id=process_id)
+    with _stderr_captured() as log:
+        try:
+            with _recoverable_client():
+                jax.distributed.initialize(
+                    coordinator, num_processes=num_processes, process_id=process_id, initialization_timeout=timeout
+                )
+        except Exception:  # the runtime raises a bare RuntimeError whatever went wrong
+            _forget_failed_start()
+            joined = False
+        else:
+            joined = True
+            log.seek(0)
+            runtime_log = log.read()
+    if not joined:
+        raise DistributedError(
+            f"process {process_id} of {num_processes}: not all processes joined coordinator {coordinator} "
+            f"within {timeout} s ({ENV_JOIN_TIMEOUT}); check that every node started and can reach it"
+        )
+    os.write(2, runtime_log)
     logging.info("process %d of %d, coordinator %s", process_id, num_processes, coordinator)
     return True

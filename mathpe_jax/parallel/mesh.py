@@ -8,7 +8,12 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
+from mathpe_jax.errors import UserError
 from mathpe_jax.parallel.sharding import MESH_AXES
+
+
+class MeshError(UserError, ValueError):
+    """Mesh axis sizes that do not fit the devices present; names the config keys."""
 
 
 def make_mesh(data: int = -1, fsdp: int = 1, tensor: int = 1, devices=None) -> Mesh:
@@ -20,10 +25,15 @@ def make_mesh(data: int = -1, fsdp: int = 1, tensor: int = 1, devices=None) -> M
     n = len(devices)
     if data == -1:
         if n % (fsdp * tensor):
-            raise ValueError(f"mesh.fsdp={fsdp} x mesh.tensor={tensor} does not divide {n} devices")
+            raise MeshError(
+                f"config.mesh.fsdp={fsdp} x config.mesh.tensor={tensor} does not divide the {n} devices present"
+            )
         data = n // (fsdp * tensor)
     if data * fsdp * tensor != n:
-        raise ValueError(f"mesh data={data} x fsdp={fsdp} x tensor={tensor} != {n} devices")
+        raise MeshError(
+            f"config.mesh.data={data} x config.mesh.fsdp={fsdp} x config.mesh.tensor={tensor} is not the {n} devices "
+            "present (mesh.data=-1 takes whatever the others leave)"
+        )
     return jax.make_mesh((data, fsdp, tensor), MESH_AXES, axis_types=(AxisType.Auto,) * 3, devices=devices)
 
 

@@ -3,23 +3,9 @@
 from __future__ import annotations
 
 import json
-import logging as logging_std
 from pathlib import Path
 
-from absl import logging
 from tensorboardX import SummaryWriter
-
-
-class _DropLibraryInfo(logging_std.Filter):
-    """Keeps warnings and errors of checkpointing libraries, drops their per-save chatter."""
-
-    def filter(self, record: logging_std.LogRecord) -> bool:
-        return record.levelno >= logging_std.WARNING or "/orbax/" not in record.pathname
-
-
-def quiet_library_logs() -> None:
-    """Hides INFO lines of Orbax so the progress lines stay readable."""
-    logging.get_absl_handler().addFilter(_DropLibraryInfo())
 
 
 class MetricsLog:

@@ -157,3 +157,15 @@ def test_hub_dataset_with_other_fields_is_named(monkeypatch):
         ValueError, match=r"owner/math split test lacks the math fields \['solution', 'answer', 'unique_id'\]"
     ):
         _load("math", "test", "owner/math")
+
+
+@pytest.mark.parametrize(("name", "hub_id"), [("gsm8k", "openai/gsm8k"), ("math", "HuggingFaceH4/MATH-500")])
+def test_missing_local_data_suggests_a_hub_source(monkeypatch, tmp_path, name, hub_id):
+    from mathpe_jax.errors import UserError
+
+    monkeypatch.setenv("MATHPE_DATA_DIR", str(tmp_path / "absent"))
+    with pytest.raises(UserError, match=f"--config.task.source={hub_id}"):
+        _load(name, "train")
+    monkeypatch.setenv("MATHPE_DATA_DIR", str(tmp_path))  # a directory without the dataset's files
+    with pytest.raises(UserError, match=rf"{name}/train.jsonl.*--config.task.source={hub_id}"):
+        _load(name, "train")

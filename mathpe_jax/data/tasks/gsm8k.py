@@ -32,4 +32,4 @@ class GSM8K(DatasetTask):
     answer_style = NAME
     robustness = True
     instruction = "Solve the problem step by step. Write the final answer on its own last line as '#### <number>'."
-    format = RowFormat(NAME, ("question", "answer"), _problem, _check, {f"openai/{NAME}": "main"})
+    format = RowFormat(NAME, ("question", "answer"), _problem, f"openai/{NAME}", _check, {f"openai/{NAME}": "main"})

@@ -18,4 +18,4 @@ class MATH(DatasetTask):
     name = "math"
     answer_style = "math"
     instruction = "Solve the problem step by step. Put the final answer in \\boxed{}."
-    format = RowFormat(name, ("problem", "solution", "answer", "unique_id"), _problem)
+    format = RowFormat(name, ("problem", "solution", "answer", "unique_id"), _problem, "HuggingFaceH4/MATH-500")

@@ -8,10 +8,11 @@ reports ``peak_memory_mib``: ``ru_maxrss``, the peak resident memory of the whol
 subtracted. This is host memory, so the figure means what it says on CPU; on an accelerator it
 leaves out device memory.
 
-Workers are started as ``python -c 'runpy.run_path(<this file>)'`` rather than ``python -m
-mathpe_jax.bench``: ``-m`` would first import the ``mathpe_jax`` package, whose ``__init__`` loads
-flax and jax (about 135 MiB) into the transformers process too. For the same reason this module
-imports only the standard library and numpy at the top; each worker imports its own framework.
+Workers run this file by path (``python tools/bench_lib.py SPEC``), so the transformers process
+never imports the ``mathpe_jax`` package, whose ``__init__`` loads flax and jax (about 135 MiB).
+For the same reason this module imports only the standard library and numpy at the top; each
+worker imports its own framework. It lives in ``tools/``, not in the package: torch, transformers,
+tokenizers and peft are the benchmark's business (the ``bench`` extra), not the library's.
 
 Both sides see the same random token ids (same seed), float32 weights and activations, and count
 tokens the same way: ``batch * new_tokens`` per generate call, ``batch * seq`` per training step.
@@ -33,7 +34,6 @@ from typing import Any
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 FRAMEWORKS = ("mathpe_jax", "hf")
 # What each worker imports before it records its baseline memory.
 FRAMEWORK_MODULES = {
@@ -60,10 +60,12 @@ def random_tokens(vocab: int, batch: int, length: int, seed: int) -> np.ndarray:
 
 def model_summary(hf_dir: str | Path) -> dict[str, int]:
     """Parameter count (from the safetensors headers, nothing loaded), layers, width and vocabulary."""
-    from mathpe_jax.convert.safetensors_io import SafetensorsReader
+    from safetensors import safe_open
 
-    with SafetensorsReader(hf_dir) as reader:
-        params = sum(int(np.prod(reader.shape(name))) for name in reader.names())
+    params = 0
+    for path in sorted(Path(hf_dir).glob("*.safetensors")):
+        with safe_open(path, framework="numpy") as reader:
+            params += sum(int(np.prod(reader.get_slice(name).get_shape())) for name in reader.keys())
     config = json.loads((Path(hf_dir) / "config.json").read_text())
     return {
         "params": params,
@@ -73,16 +75,64 @@ def model_summary(hf_dir: str | Path) -> dict[str, int]:
     }
 
 
+# The tokenizer of make-model: specials first (so pad/BOS/EOS are ids 0-2, as random_tokens assumes),
+# then the characters of arithmetic word problems; BPE merges fill the rest of the vocabulary.
+SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<unk>")
+ALPHABET = "0123456789+-*/=().,?%$ abcdefghijklmnopqrstuvwxyz"
+
+
+def _corpus(seed: int, lines: int = 2000) -> list[str]:
+    """Arithmetic sentences to learn BPE merges from: what the benchmarked models are about."""
+    rng = np.random.default_rng(seed)
+    words = ("what is", "compute", "the sum of", "the product of", "answer", "so the total is", "each", "has")
+    out = []
+    for _ in range(lines):
+        a, b = (int(x) for x in rng.integers(0, 10_000, size=2))
+        op = "+-*/"[int(rng.integers(4))]
+        out.append(f"{words[int(rng.integers(len(words)))]} {a} {op} {b} = ? answer: {a} {op} {b}.")
+    return out
+
+
+def make_tokenizer(directory: str | Path, vocab: int, seed: int = 0) -> int:
+    """Trains a small BPE tokenizer (at most ``vocab`` tokens) and saves it in Hugging Face form.
+
+    ``AutoTokenizer.from_pretrained(directory)`` then loads it, adding BOS as Llama's does; returns
+    the number of tokens. The alphabet is fixed so that even a tiny vocabulary covers every digit.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    minimum = len(SPECIAL_TOKENS) + len(ALPHABET) + 1  # the space becomes the Metaspace marker
+    if vocab < minimum:
+        raise ValueError(f"--vocab={vocab} must be at least {minimum}: the tokenizer's specials and alphabet")
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer.decoder = decoders.Metaspace()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab, special_tokens=list(SPECIAL_TOKENS), initial_alphabet=list(ALPHABET.replace(" ", "\u2581"))
+    )
+    tokenizer.train_from_iterator(_corpus(seed), trainer)
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", tokenizer.token_to_id("<s>"))]
+    )
+    PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
+    ).save_pretrained(directory)
+    return tokenizer.get_vocab_size()
+
+
 def make_llama(
     directory: str | Path, *, layers: int, width: int, heads: int, kv_heads: int, vocab: int, mlp: int, seed: int = 0
 ) -> int:
-    """Saves a randomly initialised transformers Llama to ``directory``; returns its parameter count.
+    """Saves a randomly initialised transformers Llama and a BPE tokenizer for it to ``directory``;
+    returns the model's parameter count.
 
     So that benchmarks need no download: throughput and memory do not depend on the weights' values.
     """
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig
 
+    make_tokenizer(directory, vocab, seed)
     config = LlamaConfig(
         vocab_size=vocab,
         hidden_size=width,
@@ -92,6 +142,9 @@ def make_llama(
         num_key_value_heads=kv_heads,
         max_position_embeddings=2048,
         tie_word_embeddings=False,
+        pad_token_id=SPECIAL_TOKENS.index("<pad>"),
+        bos_token_id=SPECIAL_TOKENS.index("<s>"),
+        eos_token_id=SPECIAL_TOKENS.index("</s>"),
     )
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config)
@@ -263,10 +316,13 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
-    """``worker(spec)`` in a fresh interpreter; its stderr (progress, warnings) passes through."""
-    boot = f"import runpy, sys; sys.path.insert(0, {str(REPO_ROOT)!r}); runpy.run_path({__file__!r}, run_name='__main__')"
+    """``worker(spec)`` in a fresh interpreter; its stderr (progress, warnings) passes through.
+
+    The worker sees this process's import path, so it finds ``mathpe_jax`` wherever we found it.
+    """
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path)}
     done = subprocess.run(
-        [sys.executable, "-c", boot, json.dumps(spec)], stdout=subprocess.PIPE, text=True, check=False
+        [sys.executable, __file__, json.dumps(spec)], stdout=subprocess.PIPE, text=True, check=False, env=env
     )
     if done.returncode:
         raise RuntimeError(f"{spec['framework']} {spec['mode']} worker failed with exit code {done.returncode}")
