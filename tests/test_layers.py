@@ -28,6 +28,8 @@ LAYERS: dict[str, int] = {
     "hub": 0,
     "progress": 0,
     "errors": 0,
+    "logs": 0,
+    "cli": 0,
     "pe": 1,
     "parallel": 1,
     "grading": 1,
