@@ -73,17 +73,21 @@ def _flatten(tree, prefix=()):
         yield prefix, tree
 
 
-def test_solve_tool_runs_on_the_run_directory(finetuned):
+def test_solve_tool_runs_on_the_run_directory(finetuned, checkpoint):
+    from transformers import AutoTokenizer
+
+    from mathpe_jax.data.tasks import make_task
+
     workdir, _ = finetuned
-    done = run_tool(
-        "solve.py", f"--checkpoint={workdir}", "--problem=A train travels 120 miles in 2 hours. What is its speed?",
-        "--max_new_tokens=12", "--json",
-    )
+    problem = "A train travels 120 miles in 2 hours. What is its speed?"
+    done = run_tool("solve.py", f"--checkpoint={workdir}", f"--problem={problem}", "--max_new_tokens=12", "--json")
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert {"completion", "answer", "prompt_token_ids", "completion_token_ids"} <= set(out)
     assert 1 <= len(out["completion_token_ids"]) <= 12
-    assert out["prompt_token_ids"][0] == 1  # BOS
+    # The run's own template, encoded exactly as the base's tokenizer encodes it (its specials included).
+    prompt = make_task(finetune_config(checkpoint).task).prompt(problem)
+    assert out["prompt_token_ids"] == AutoTokenizer.from_pretrained(checkpoint)(prompt)["input_ids"]
 
 
 def test_swapping_the_pe_trains_its_parameters_with_the_adapters(tmp_path, checkpoint):

@@ -78,19 +78,34 @@ def _stderr_captured() -> Iterator[BinaryIO]:
             os.close(saved)
 
 
+def _peer_lost(coordinator: str):
+    """The client's error callback: one line and exit 1 when the run loses a peer after joining."""
+
+    def report(*_) -> None:
+        message = (
+            f"error: lost contact with the other processes of this run (coordinator {coordinator}): "
+            "a peer stopped or became unreachable; rerun the job to resume from the last checkpoint\n"
+        )
+        os.write(2, message.encode())
+        os._exit(1)
+
+    return report
+
+
 @contextlib.contextmanager
-def _recoverable_client() -> Iterator[None]:
+def _recoverable_client(coordinator: str) -> Iterator[None]:
     """Gives the runtime client an error callback while ``jax.distributed.initialize`` runs.
 
     Without one, the C++ client aborts the process (a stack trace, exit 134) when the others do not
-    register in time; with one, ``connect`` raises and we can say what happened in one line.
+    register in time; with one, ``connect`` raises and we can say what happened in one line. The
+    callback stays with the client: a peer lost later ends this process in one line too.
     """
     from jax._src import distributed as jax_distributed
 
     factory = jax_distributed._jax.get_distributed_runtime_client
 
     def client(*args, **kwargs):
-        return factory(*args, missed_heartbeat_callback=lambda *_: None, **kwargs)
+        return factory(*args, missed_heartbeat_callback=_peer_lost(coordinator), **kwargs)
 
     jax_distributed._jax.get_distributed_runtime_client = client
     try:
@@ -123,7 +138,7 @@ def initialize_from_env() -> bool:
     jax.config.update("jax_cpu_collectives_implementation", "gloo")  # affects CPU devices only
     with _stderr_captured() as log:
         try:
-            with _recoverable_client():
+            with _recoverable_client(coordinator):
                 jax.distributed.initialize(
                     coordinator, num_processes=num_processes, process_id=process_id, initialization_timeout=timeout
                 )
