@@ -19,14 +19,16 @@ from flax import nnx
 from ml_collections import ConfigDict
 
 from mathpe_jax.data.batching import Batch, sft_batch
-from mathpe_jax.data.prompts import encode_prompt
+from mathpe_jax.data.prompts import encode_prompt, starts_with_bos
 from mathpe_jax.data.tasks import Task
 from mathpe_jax.data.tasks import make_task as _make_task
 from mathpe_jax.data.tokenizer import CharTokenizer, Tokenizer
+from mathpe_jax.errors import UserError
 from mathpe_jax.model import lora
 from mathpe_jax.model.config import ModelConfig
 from mathpe_jax.model.transformer import Decoder
 from mathpe_jax.parallel.sharding import create_sharded
+from mathpe_jax.pe import pe_class
 
 
 def make_task(config: ConfigDict) -> Task:
@@ -77,6 +79,7 @@ def build_model(config: ConfigDict, tokenizer: Tokenizer, mesh: jax.sharding.Mes
     if config.init.hf_dir:
         from mathpe_jax.convert.load import load_hf
 
+        _check_bos(config, tokenizer)
         model, cfg, _ = load_hf(config.init.hf_dir, dtype=config.model.dtype, mesh=mesh)
         if config.model.pe.name != cfg.pe_name:
             logging.warning(
@@ -91,6 +94,17 @@ def build_model(config: ConfigDict, tokenizer: Tokenizer, mesh: jax.sharding.Mes
     if adapters is not None:
         lora.apply_lora(model, adapters, rngs=nnx.Rngs(config.seed))
     return model
+
+
+def _check_bos(config: ConfigDict, tokenizer: Tokenizer) -> None:
+    """A PE that reads position from the BOS token (NoPE) cannot run on prompts without one; a
+    Hugging Face tokenizer decides its own special tokens, so this is known only once it is loaded."""
+    name = config.model.pe.name
+    if pe_class(name).requires_bos and not starts_with_bos(tokenizer, template=config.task.template):
+        raise UserError(
+            f"config.model.pe.name={name!r} needs a BOS token first, and the tokenizer of "
+            f"{config.init.hf_dir} adds none to its prompts; choose another PE for this checkpoint"
+        )
 
 
 def trainable(config: ConfigDict):

@@ -21,3 +21,28 @@ def test_synthetic_batches_start_with_the_encoded_prompt(bos):
         prompt = encode_prompt(tokenizer, task.prompt(example.prompt), template=task.template, bos=bos)
         np.testing.assert_array_equal(batch.inputs[row, : len(prompt)], prompt)
         assert batch.loss_mask[row, len(prompt) - 2] == 0 and batch.loss_mask[row, len(prompt) - 1] == 1
+
+
+@pytest.mark.parametrize(("family", "refused"), [("qwen2", True), ("llama", False)])
+def test_a_pe_that_needs_bos_is_refused_where_the_tokenizer_adds_none(tmp_path, data_dir, family, refused):
+    import json
+
+    from ml_collections import ConfigDict
+
+    from configs import finetune_gsm8k
+    from mathpe_jax.errors import UserError
+    from mathpe_jax.parallel.mesh import mesh_from_config
+    from tests.helpers_hf import family_checkpoint
+
+    lines = (data_dir / "gsm8k" / "train.jsonl").read_text().splitlines()[:100]
+    checkpoint = family_checkpoint(tmp_path / family, family, [json.loads(line)["question"] for line in lines])
+    config = finetune_gsm8k.get_config()
+    config.init.hf_dir = str(checkpoint)
+    config.model.pe = ConfigDict({"name": "nope"})
+    tokenizer = build.build_tokenizer(config, tmp_path)
+    mesh = mesh_from_config({"data": -1, "fsdp": 1, "tensor": 1})
+    if refused:
+        with pytest.raises(UserError, match=r"config.model.pe.name='nope' needs a BOS token first.*adds none"):
+            build.build_model(config, tokenizer, mesh)
+    else:
+        assert build.build_model(config, tokenizer, mesh).config.pe_name == "nope"

@@ -16,11 +16,17 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
+from mathpe_jax.errors import UserError
+
 if TYPE_CHECKING:
     from mathpe_jax.data.math_datasets import MathProblem
     from mathpe_jax.data.tokenizer import Tokenizer
 
 CHAT = "chat"
+
+
+class PromptError(UserError, ValueError):
+    """A prompt that cannot be built as asked (a chat template the tokenizer lacks)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,10 +75,16 @@ def encode_prompt(tokenizer: Tokenizer, text: str, *, template: str, bos: bool =
     if template == CHAT:
         if hf is None or not getattr(hf, "chat_template", None):
             name = getattr(tokenizer, "name", type(tokenizer).__name__)
-            raise ValueError(f"template={CHAT!r} needs a Hugging Face tokenizer with a chat template; {name} has none")
+            raise PromptError(f"template={CHAT!r} needs a Hugging Face tokenizer with a chat template; {name} has none")
         messages = [{"role": "user", "content": text}]
         return list(hf.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False))
     if hf is not None:
         return list(hf(text)["input_ids"])
     head = [tokenizer.bos_id] if bos and tokenizer.bos_id is not None else []
     return head + tokenizer.encode(text)
+
+
+def starts_with_bos(tokenizer: Tokenizer, *, template: str, bos: bool = True) -> bool:
+    """Whether ``encode_prompt`` puts the tokenizer's BOS first (a PE without positions needs one)."""
+    ids = encode_prompt(tokenizer, "1", template=template, bos=bos)
+    return tokenizer.bos_id is not None and ids[:1] == [tokenizer.bos_id]
