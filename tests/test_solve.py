@@ -151,10 +151,13 @@ def test_chat_template_ids_match_apply_chat_template(family):
     assert hf_tokenizer.decode(expected).endswith("<|im_start|>assistant\n")
 
 
-def test_tool_prints_the_tokenizers_own_prompt_ids(family):
-    name, directory, hf_tokenizer, _ = family
-    if name != "mistral":  # one family is enough for the command line; all of them go through solve above
-        pytest.skip("command line checked on the tokenizer that defines a BOS but adds none")
+def test_tool_prints_the_tokenizers_own_prompt_ids(tmp_path, gsm8k_texts):
+    """One family is enough for the command line (all go through solve above): mistral, whose
+    tokenizer defines a BOS but adds none, the case a BOS-always prompt got wrong."""
+    from transformers import AutoTokenizer
+
+    directory = family_checkpoint(tmp_path, "mistral", gsm8k_texts)
+    hf_tokenizer = AutoTokenizer.from_pretrained(directory)
     done = run_tool(f"--checkpoint={directory}", f"--problem={PROBLEM}", "--template=none", "--max_new_tokens=2", "--json")
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])

@@ -18,6 +18,7 @@ text into ids, with the tokenizer's own special tokens or the task's BOS (``bos`
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -29,7 +30,7 @@ def config_error(key: str, value: Any, why: str) -> ValueError:
     return ValueError(f"config.task.{key}={value!r}: {why}")
 
 
-class Task:
+class Task(abc.ABC):
     """Base class of every task; subclasses set the class attributes and the methods they need."""
 
     #: The config name (``config.task.name``).
@@ -52,10 +53,11 @@ class Task:
         """Raises ``ValueError("config.task.X=V: why")`` for the first value this task cannot run
         with; ``model_max_len`` is the model's position count (None: the checkpoint decides)."""
 
+    @abc.abstractmethod
     def prompt(self, question: str, template: str | None = None) -> str:
         """The text the model is given for ``question`` (``template`` overrides the task's own)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def grade(
         self,
         *,
@@ -70,8 +72,7 @@ class Task:
     ) -> Prediction:
         """One graded completion of ``prompt`` (the text ``self.prompt`` gave): ``completion`` is its
         text without special tokens, ``ended`` says it stopped with EOS."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def length_bucket(self, length: int, edges: tuple[float, float] | None = None) -> str:
         """The group of a problem of ``length`` (``edges``: the test set's tertiles, for datasets)."""
-        raise NotImplementedError

@@ -18,6 +18,7 @@ Grading: a synthetic answer is the whole completion up to EOS. Three verdicts:
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import itertools
 import re
@@ -72,13 +73,14 @@ class SyntheticTask(Task):
 
     # -- what a subclass defines -------------------------------------------------------------------
     @staticmethod
+    @abc.abstractmethod
     def generate(rng: np.random.Generator, length: int, reverse: bool) -> Example:
-        raise NotImplementedError
+        """One example at ``length`` drawn from ``rng`` (``reverse``: numbers least-significant digit first)."""
 
     @staticmethod
+    @abc.abstractmethod
     def longest(length: int) -> int:
         """An upper bound on ``len(prompt + answer)`` in characters at ``length``."""
-        raise NotImplementedError
 
     def final_answer(self, answer: str) -> str | None:
         """The part of an answer that states its number (None: the task has none)."""
