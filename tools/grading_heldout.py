@@ -5,7 +5,9 @@ so tend to agree with it. The files in ``tests/grading/data/heldout_*.jsonl``
 were labelled by hand, by mathematical correctness alone, without running any
 grader. This script reports how many of their lines each grader gets right
 (its verdict equals ``expected``): the project grader, and plain math-verify
-with its default configuration as a point of comparison.
+with its default configuration as a point of comparison. That default also
+reads plain expressions with ``sympy.parse_expr``, which evaluates Python, so
+point ``--answers``/``--completions`` only at files you trust.
 
     python tools/grading_heldout.py [--show-misses] [--json PATH]
 """
@@ -14,18 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from math_verify import parse, verify
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # score the grader of this checkout, whichever copy is installed
-
 from mathpe_jax.grading.equivalence import answers_match, grade
 
-DATA = ROOT / "tests" / "grading" / "data"
+DATA = Path(__file__).resolve().parent.parent / "tests" / "grading" / "data"
 ANSWERS = DATA / "heldout_answers.jsonl"
 COMPLETIONS = DATA / "heldout_completions.jsonl"
 

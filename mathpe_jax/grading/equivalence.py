@@ -10,8 +10,15 @@ Matching is layered from cheap to expensive:
    self-comparison instantly.
 2. Otherwise both strings are parsed by math-verify's LaTeX extractor
    (latex2sympy2_extended, an ANTLR grammar) and compared with
-   ``math_verify.verify``, in a helper process under a hard timeout
-   (``run_with_timeout``). Timeouts and parse errors count as a mismatch.
+   ``math_verify.verify``, in a warm helper process under a budget of CPU
+   seconds (``timeout.HelperPool``), so the verdict does not depend on how busy
+   the machine is. A parse error is a mismatch; a call that runs out of budget
+   is reported as ``"timed out"``, never as a mismatch (``compare_answers``,
+   ``GradeResult.status``).
+
+``grade_many`` grades a whole evaluation: extraction and the cheap checks run in
+the caller, and the remaining distinct pairs are compared in parallel by the
+pool's helpers.
 
 Conventions (math-verify's unless stated):
 
@@ -21,13 +28,18 @@ Conventions (math-verify's unless stated):
   (integers, fractions, radicals) must be exactly equal.
 - Percent: ``50\\%`` matches ``50`` and ``0.5``/``\\frac{1}{2}``. Additionally
   (this module), a percentage always matches its bare number, so ``5.5\\%``
-  matches ``5.5`` as well as ``0.055``.
+  matches ``5.5`` as well as ``0.055``; ``25 percent`` and
+  ``25\\text{ percent}`` are ``25\\%``.
 - ``1,000`` and ``1 000`` are one thousand (a whole answer grouped in threes by
-  commas, spaces or ``\\,``); ``1,2`` is the list/set {1, 2}.
+  commas, spaces or ``\\,``); ``1,2`` is the list/set {1, 2}. Decimal commas
+  (``1,22`` for 1.22) are not read as decimals: GSM8K and MATH write decimals
+  with a point, and a dataset that does not must convert its answers first.
+- Several adjacent boxes are one answer: ``\\boxed{1}, \\boxed{2}`` is the
+  list ``1, 2`` (``extraction.final_boxed``).
 - Units and currency are dropped only when clearly not mathematics: a
-  trailing ``\\text{...}``/``\\mbox{...}``/``\\mathrm{...}`` word (one letter
-  only right after a digit), plain words after a number and a space
-  (``5 cm``, ``12\\text{ inches}``, ``6\\pi\\text{ cm}^2``), a leading ``\\$``.
+  trailing ``\\text``/``\\textbf``/``\\textnormal``/``\\textit``/``\\mbox``/``\\mathrm``
+  word (one letter only right after a digit), plain words after a number and a
+  space (``5 cm``, ``12\\text{ inches}``, ``6\\pi\\text{ cm}^2``), a leading ``\\$``.
   math-verify's own unit stripping is disabled because it also drops single
   letters, which would make ``x+2m`` equal ``x+2``.
 - Degrees are dropped, not converted: ``30^\\circ`` matches ``30``, not
@@ -44,6 +56,11 @@ Conventions (math-verify's unless stated):
 Parsing uses only the LaTeX extractor: math-verify's plain-expression
 extractor hands text to ``sympy.parse_expr``, which evaluates Python code, and
 no text from a model is ever evaluated here.
+
+Input: answers are ``str``; ``None`` stands for "no answer" (False, status
+``"no answer"``); any other type raises ``TypeError`` naming it. Answers longer
+than ``MAX_ANSWER_CHARS`` are not parsed (a mismatch unless identical), and
+normalisation is linear in the length, so no input can stall the caller.
 """
 
 from __future__ import annotations
@@ -51,12 +68,30 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from fractions import Fraction
 
-from mathpe_jax.grading.extraction import extract_answer, last_boxed, strip_math_delimiters
-from mathpe_jax.grading.timeout import run_with_timeout
+from mathpe_jax.grading.extraction import extract_answer, final_boxed, strip_math_delimiters
+from mathpe_jax.grading.timeout import HelperDied, HelperPool, TimedOut
 
-__all__ = ["GradeResult", "answers_match", "grade", "normalize_answer"]
+__all__ = [
+    "DEFAULT_BUDGET_S",
+    "STATUSES",
+    "GradeResult",
+    "answers_match",
+    "compare_answers",
+    "grade",
+    "grade_many",
+    "normalize_answer",
+]
+
+#: CPU seconds a helper may spend parsing and comparing one pair (ordinary answers take ~20 ms).
+DEFAULT_BUDGET_S = 5.0
+#: A verdict: right, wrong, nothing to grade, or undecided because the comparison ran out of
+#: budget ("timed out") or its helper died, e.g. out of memory ("failed").
+STATUSES = ("correct", "wrong", "no answer", "timed out", "failed")
 
 # No real final answer is this long (MATH-500's longest is 53 characters); a
 # longer string is degenerate output and would only burn the timeout.
@@ -70,6 +105,10 @@ _FRAC_VARIANTS = re.compile(r"\\[dt]frac(?![a-zA-Z])")
 _FRAC_COMMAND_NUMERATOR = re.compile(r"\\frac\s*(\\[a-zA-Z]+)")
 _FRAC_TOKEN_DENOMINATOR = re.compile(r"(\\frac\{[^{}]*\})\s*(\\[a-zA-Z]+|[0-9a-zA-Z])")
 _THOUSANDS_SPACING = re.compile(r"(?<=\d)(?:\\[,;:! ]|\{,\})(?=\d{3}(?!\d))")
+# MATH writes "1,\!000,\!000": a comma and a negative thin space between thousands groups.
+_COMMA_THIN_SPACE = re.compile(r"(?<=\d),\\!(?=\d{3}(?!\d))")
+# "0.1\overline{6}": a repeating decimal, rewritten as the fraction it is.
+_REPEATING_DECIMAL = re.compile(r"(?<![\d.])(\d*)\.(\d*)\\overline\s*\{(\d{1,12})\}")
 # Not after a backslash: "\\\\ " is a matrix row break followed by a space.
 _SPACING_COMMANDS = re.compile(r"(?<!\\)\\(?:[,;:! ]|q?quad(?![a-zA-Z]))")
 # The whole answer is one number grouped by commas or spaces ("1,450,000", "2 500").
@@ -77,16 +116,18 @@ _THOUSANDS_NUMBER = re.compile(r"-?\d{1,3}([, ])\d{3}(?:\1\d{3})*(?:\.\d+)?")
 _INTEGER = re.compile(r"[-+]?\d+")
 # A trailing unit: "\text{ cm}^2", "\mbox{inches}", or plain words after a
 # number ("5 apples"), but never math words such as "4 pi" or "25 percent".
-_TEXT_UNIT = re.compile(
-    r"\\(?:text|textrm|mbox|mathrm)\s*\{([A-Za-z .]*[A-Za-z][A-Za-z .]*)\}\s*(?:\^\s*\{?\s*[23]\s*\}?)?\s*$"
-)
+_UNIT_COMMAND = r"\\(?:text|textrm|textbf|textit|textnormal|textsf|mbox|mathrm|mathbf)\s*"
+# The word is checked for a letter in code: "[A-Za-z .]*[A-Za-z][A-Za-z .]*" backtracks quadratically.
+_TEXT_UNIT = re.compile(_UNIT_COMMAND + r"\{([A-Za-z .]*)\}\s*(?:\^\s*\{?\s*[23]\s*\}?)?\s*$")
 _WORD_UNIT = re.compile(
     r"(?<=\d)\s+(?!(?:pi|sqrt|inf|infty|infinity|percent|percentage|pct)\b)[A-Za-z]{2,}(?:\s+[A-Za-z]+)*\.?\s*$"
 )
-_TEXT_NUMBER_WORDS = re.compile(r"\\(?:text|textrm|mbox)\s*\{\s*(-?[\d,.]+)\s+[A-Za-z][A-Za-z .]*\}")
+_TEXT_NUMBER_WORDS = re.compile(_UNIT_COMMAND + r"\{\s*(-?[\d,.]+)\s+[A-Za-z][A-Za-z .]*\}")
+# "25 percent", "25\text{ percent}", "25 per cent" -> "25\%".
+_PERCENT_WORD = re.compile(r"(?<=[\d}])\s*(?:\\text\s*\{\s*(?:percent|\\%)\s*\}|per\s?cent)\.?$", re.IGNORECASE)
 _CURRENCY = re.compile(r"^(-?)\\?\$\s*(?=[\d.])")
 _TRAILING_PERIOD = re.compile(r"(?<![.\\])\.$")
-_PERCENT = re.compile(r"\s*(?:\\?%|\\text\s*\{\s*(?:percent|\\%)\s*\}|percent)\s*$")
+_PERCENT = re.compile(r"(?:\\?%|\\text\s*\{\s*(?:percent|\\%)\s*\}|percent)$")
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -95,10 +136,11 @@ def normalize_answer(answer: str) -> str:
 
     Applied to both sides before comparison; idempotent. It only strips
     presentation (delimiters, box, sizing commands, thousands separators,
-    units, currency signs, spacing), never rewrites mathematics.
+    units, currency signs, spacing), never rewrites mathematics. Linear in the
+    length of ``answer``.
     """
     text = answer.strip()
-    boxed = last_boxed(text)
+    boxed = final_boxed(text)
     if boxed is not None:
         text = boxed
     for _ in range(2):  # e.g. "$\\boxed{...}$" or "\\[ $...$ \\]"
@@ -108,15 +150,27 @@ def normalize_answer(answer: str) -> str:
     text = _FRAC_COMMAND_NUMERATOR.sub(r"\\frac{\1}", text)
     text = _FRAC_TOKEN_DENOMINATOR.sub(r"\1{\2}", text)
     text = text.replace("\\displaystyle", "")
+    text = text.replace("°", "^\\circ")
+    text = _COMMA_THIN_SPACE.sub(",", text)
     text = _THOUSANDS_SPACING.sub("", text)
     text = _SPACING_COMMANDS.sub(" ", text)
+    text = _REPEATING_DECIMAL.sub(_repeating_decimal_fraction, text)
     text = _TEXT_NUMBER_WORDS.sub(r"\1", text)
     text = _CURRENCY.sub(r"\1", text)
     text = _TRAILING_PERIOD.sub("", text.strip())
+    text = _PERCENT_WORD.sub(r"\\%", text)
     text = _strip_unit(text)
     if _THOUSANDS_NUMBER.fullmatch(text):
         text = text.replace(",", "").replace(" ", "")
     return _WHITESPACE.sub(" ", text).strip()
+
+
+def _repeating_decimal_fraction(match: re.Match) -> str:
+    """``a.b\\overline{c}`` as ``\\frac{p}{q}`` in lowest terms (``0.\\overline{3}`` -> ``\\frac{1}{3}``)."""
+    whole, fixed, repeat = match.groups()
+    shift, period = 10 ** len(fixed), 10 ** len(repeat)
+    value = Fraction(int(whole or 0)) + Fraction(int(fixed or 0), shift) + Fraction(int(repeat), shift * (period - 1))
+    return str(value.numerator) if value.denominator == 1 else f"\\frac{{{value.numerator}}}{{{value.denominator}}}"
 
 
 def _strip_unit(text: str) -> str:
@@ -130,7 +184,8 @@ def _strip_unit(text: str) -> str:
     match = _TEXT_UNIT.search(text)
     if match:
         head, word = text[: match.start()].rstrip(), match.group(1).strip()
-        if head and head[-1] not in "^_" and (head[-1].isdigit() or len(word) > 1):
+        has_letter = any(c.isalpha() for c in word)
+        if has_letter and head and head[-1] not in "^_" and (head[-1].isdigit() or len(word) > 1):
             return head
     match = _WORD_UNIT.search(text)
     if match and match.start() > 0:
@@ -138,24 +193,77 @@ def _strip_unit(text: str) -> str:
     return text
 
 
-def answers_match(pred: str, gold: str, timeout_s: float = 5.0) -> bool:
-    """True if the final answers ``pred`` and ``gold`` are mathematically equal.
+def _answer_text(value: object, name: str) -> str | None:
+    """``value`` if it is text, None for None; any other type is a caller's mistake."""
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"{name} must be a str or None, got {type(value).__name__} {value!r:.60}")
+
+
+def _quick_status(pred_norm: str, gold_norm: str) -> str | None:
+    """The verdict on two normalised answers when no parsing is needed to reach it, else None."""
+    if not pred_norm or not gold_norm:
+        return "no answer" if not pred_norm else "wrong"
+    if pred_norm == gold_norm:
+        return "correct"
+    if len(pred_norm) > MAX_ANSWER_CHARS or len(gold_norm) > MAX_ANSWER_CHARS:
+        return "wrong"
+    if _INTEGER.fullmatch(pred_norm) and _INTEGER.fullmatch(gold_norm):
+        return "correct" if int(pred_norm) == int(gold_norm) else "wrong"
+    return None
+
+
+def _bounded_normal_form(answer: str) -> str:
+    """``normalize_answer`` of an answer that can be graded; an over-long one is returned as is,
+    stripped (it can still equal an identical string, but is never parsed)."""
+    answer = answer.strip()
+    return answer if len(answer) > MAX_ANSWER_CHARS else normalize_answer(answer)
+
+
+def _helper_status(pair: tuple[str, str], budget_s: float) -> str:
+    """Parse and compare one normalised ``(pred, gold)`` pair in a warm helper."""
+    try:
+        return "correct" if _HELPERS.run(_verify_in_helper, *pair, budget_s=budget_s) else "wrong"
+    except TimedOut:
+        return "timed out"
+    except HelperDied:
+        return "failed"
+
+
+def compare_answers(pred: str | None, gold: str, timeout_s: float = DEFAULT_BUDGET_S) -> str:
+    """The verdict on final answer ``pred`` against ``gold``: one of ``STATUSES``.
 
     Both are final-answer strings (LaTeX or plain text, with or without
-    ``$...$``), not whole solutions. See the module docstring for the
-    conventions. Returns False for empty input, when parsing fails, or when
-    parsing and comparison together take longer than ``timeout_s`` seconds.
+    ``$...$`` or a box), not whole solutions; see the module docstring for the
+    conventions. ``timeout_s`` is the CPU time the helper may spend parsing and
+    comparing; waiting for a helper is not part of it.
     """
-    pred_norm, gold_norm = normalize_answer(pred), normalize_answer(gold)
-    if not pred_norm or not gold_norm:
-        return False
-    if pred_norm == gold_norm:
-        return True
-    if len(pred_norm) > MAX_ANSWER_CHARS or len(gold_norm) > MAX_ANSWER_CHARS:
-        return False
-    if _INTEGER.fullmatch(pred_norm) and _INTEGER.fullmatch(gold_norm):
-        return int(pred_norm) == int(gold_norm)
-    return bool(run_with_timeout(_verify_in_helper, pred_norm, gold_norm, timeout_s=timeout_s, default=False))
+    pred, gold = _answer_text(pred, "pred"), _answer_text(gold, "gold")
+    if pred is None:
+        return "no answer"
+    if gold is None:
+        raise TypeError("gold must be a str, got None")
+    pair = (_bounded_normal_form(pred), _bounded_normal_form(gold))
+    return _quick_status(*pair) or _helper_status(pair, timeout_s)
+
+
+def answers_match(pred: str | None, gold: str, timeout_s: float = DEFAULT_BUDGET_S) -> bool:
+    """True if the final answers ``pred`` and ``gold`` are mathematically equal.
+
+    ``compare_answers(...) == "correct"``: False for a wrong or missing answer,
+    and also when the comparison timed out or failed; call ``compare_answers``
+    (or ``grade``) to tell those apart.
+    """
+    return compare_answers(pred, gold, timeout_s) == "correct"
+
+
+def _warm_up() -> None:
+    """Run once in each new helper: imports sympy and math-verify and loads the LaTeX grammar, so
+    that no call's budget pays for them."""
+    _verify_in_helper("\\frac{1}{2}", "0.5")
+
+
+_HELPERS = HelperPool(warm_up=_warm_up)
 
 
 @functools.cache
@@ -182,29 +290,65 @@ def _latex_config() -> list:
     ]
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed(text: str) -> list:
+    """math-verify's parse of one normalised answer, cached: in an evaluation the same short
+    answers ("2", "\\frac{1}{2}") recur on both sides."""
+    from math_verify import parse
+
+    return parse("\\boxed{" + text + "}", _latex_config(), parsing_timeout=None)
+
+
 def _verify_in_helper(pred: str, gold: str) -> bool:
     """Parse and compare two normalised answers; runs inside the helper process."""
     # Imported here so that only the helper process pays for sympy.
-    from math_verify import parse, verify
+    from math_verify import verify
 
-    # The helper enforces the timeout; math-verify's own signal-based timeout
+    # The helper enforces the budget; math-verify's own signal-based timeout
     # is disabled and its reminder about that is noise.
     logging.getLogger("math_verify").setLevel(logging.ERROR)
-    config = _latex_config()
-
-    def parsed(text: str) -> list:
-        return parse("\\boxed{" + text + "}", config, parsing_timeout=None)
 
     def same(p: str, g: str) -> bool:
-        gold_parsed, pred_parsed = parsed(g), parsed(p)
-        return bool(gold_parsed and pred_parsed and verify(gold_parsed, pred_parsed, timeout_seconds=None))
+        gold_parsed, pred_parsed = _parsed(g), _parsed(p)
+        if not (gold_parsed and pred_parsed):
+            return False
+        return verify(gold_parsed, pred_parsed, timeout_seconds=None) or _same_solution_set(
+            pred_parsed[0], gold_parsed[0]
+        )
 
     if same(pred, gold):
         return True
-    # A percentage also matches its bare number (5.5\% == 5.5).
-    pred_bare, gold_bare = _PERCENT.sub("", pred), _PERCENT.sub("", gold)
+    # A percentage also matches its bare number (5.5\\% == 5.5).
+    pred_bare, gold_bare = _PERCENT.sub("", pred).rstrip(), _PERCENT.sub("", gold).rstrip()
     if (pred_bare != pred) != (gold_bare != gold) and pred_bare and gold_bare:
         return same(pred_bare, gold_bare)
+    return False
+
+
+def _same_solution_set(a: object, b: object) -> bool:
+    """True when one side is an inequality in one variable and the other the set of reals it
+    holds on: ``x \\geq 5`` and ``[5, \\infty)``, ``-2 < x < 3`` and ``(-2, 3)``."""
+    from sympy import And, Or, Set
+    from sympy.core.relational import Equality, Relational, Unequality
+
+    def inequality(value: object) -> bool:
+        return isinstance(value, Relational) and not isinstance(value, (Equality, Unequality))
+
+    def solution_set(value: object) -> Set | None:
+        parts = value.args if isinstance(value, (And, Or)) else (value,)
+        if all(inequality(part) for part in parts) and len(value.free_symbols) == 1:
+            return value.as_set()
+        return None
+
+    def as_set(value: object) -> Set | None:
+        # "x \\in [-2, 7]" parses as Eq(x, Interval(-2, 7)).
+        if isinstance(value, Equality) and isinstance(value.rhs, Set):
+            value = value.rhs
+        return value if isinstance(value, Set) else None
+
+    for relation, other in ((a, b), (b, a)):
+        if (target := as_set(other)) is not None and (found := solution_set(relation)) is not None:
+            return bool(found == target)
     return False
 
 
@@ -214,16 +358,19 @@ class GradeResult:
 
     ``extracted`` is the answer found in the completion (None if none was);
     ``exact_match`` means its normalised string equals the reference's;
-    ``symbolic_match`` is the full ``answers_match`` verdict (implied by
-    ``exact_match``) and is the one to report as accuracy.
+    ``symbolic_match`` is the mathematical verdict (implied by ``exact_match``)
+    and is the one to report as accuracy. ``status`` is one of ``STATUSES``:
+    ``"timed out"`` and ``"failed"`` mean undecided (``symbolic_match`` is
+    False but the answer may be right), which an evaluation counts apart.
     """
 
     extracted: str | None
     exact_match: bool
     symbolic_match: bool
+    status: str
 
 
-def grade(pred_text: str, gold_answer: str, dataset: str, timeout_s: float = 5.0) -> GradeResult:
+def grade(pred_text: str | None, gold_answer: str, dataset: str, timeout_s: float = DEFAULT_BUDGET_S) -> GradeResult:
     """Extract the final answer from a completion and compare it to ``gold_answer``.
 
     ``gold_answer`` is the reference final answer (GSM8K's ``#### n`` value,
@@ -231,10 +378,47 @@ def grade(pred_text: str, gold_answer: str, dataset: str, timeout_s: float = 5.0
     Synthetic answers are compared like the others, so ``0.50`` still
     matches ``0.5``; ``exact_match`` keeps the strict string verdict.
     """
-    extracted = extract_answer(pred_text, dataset)
-    if extracted is None:
-        return GradeResult(extracted=None, exact_match=False, symbolic_match=False)
-    normalized = normalize_answer(extracted)
-    exact = bool(normalized) and normalized == normalize_answer(gold_answer)
-    symbolic = exact or answers_match(extracted, gold_answer, timeout_s=timeout_s)
-    return GradeResult(extracted=extracted, exact_match=exact, symbolic_match=symbolic)
+    return grade_many([pred_text], [gold_answer], dataset, timeout_s=timeout_s)[0]
+
+
+def grade_many(
+    completions: Sequence[str | None],
+    golds: Sequence[str],
+    dataset: str,
+    *,
+    timeout_s: float = DEFAULT_BUDGET_S,
+) -> list[GradeResult]:
+    """``grade`` for every ``(completion, gold)`` pair, in order.
+
+    Extraction, normalisation and the checks that need no parser run here;
+    each distinct pair left is parsed and compared once, by the helper pool's
+    processes in parallel, each under ``timeout_s`` CPU seconds.
+    """
+    if len(completions) != len(golds):
+        raise ValueError(f"grade_many: {len(completions)} completions but {len(golds)} gold answers")
+    extracted: list[str | None] = []
+    pairs: list[tuple[str, str]] = []
+    statuses: dict[tuple[str, str], str | None] = {}
+    for i, (text, gold) in enumerate(zip(completions, golds)):
+        text = _answer_text(text, f"completions[{i}]")
+        if not isinstance(gold, str):
+            raise TypeError(f"golds[{i}] must be a str, got {type(gold).__name__} {gold!r:.60}")
+        answer = extract_answer(text, dataset) if text is not None else None
+        pair = (_bounded_normal_form(answer or ""), _bounded_normal_form(gold))
+        extracted.append(answer)
+        pairs.append(pair)
+        if pair not in statuses:
+            statuses[pair] = _quick_status(*pair)
+    undecided = [pair for pair, status in statuses.items() if status is None]
+    if undecided:
+        with ThreadPoolExecutor(max_workers=_HELPERS.size, thread_name_prefix="grading") as pool:
+            statuses.update(zip(undecided, pool.map(lambda pair: _helper_status(pair, timeout_s), undecided)))
+    return [
+        GradeResult(
+            extracted=answer,
+            exact_match=bool(pred_norm) and pred_norm == gold_norm,
+            symbolic_match=statuses[(pred_norm, gold_norm)] == "correct",
+            status=statuses[(pred_norm, gold_norm)],
+        )
+        for answer, (pred_norm, gold_norm) in zip(extracted, pairs)
+    ]

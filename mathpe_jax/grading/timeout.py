@@ -1,51 +1,98 @@
-"""Hard wall-clock timeouts for untrusted, possibly runaway computations.
+"""Warm helper processes that run untrusted, possibly runaway computations under a budget.
 
-Symbolic grading can hang on adversarial model output (``9^9^9^9``, deeply
-nested brackets, huge strings). ``signal.alarm`` only works on the main thread
-of the main interpreter and cannot interrupt long C-level loops, so calls are
-instead run in a persistent helper process that the caller kills and replaces
-when a call overruns. Reusing the helper keeps a call cheap (one pickle round
-trip over a pipe), which matters when grading thousands of answers.
+Symbolic grading can hang on adversarial model output (``9^9^9^9``, deeply nested brackets, huge
+strings), so each comparison runs in a helper process that can be stopped. Two rules keep a
+verdict independent of how busy the machine is:
 
-The helper is a plain ``subprocess.Popen`` child rather than a
-``multiprocessing.Process``: multiprocessing refuses to start children from
-daemonic processes (e.g. ``multiprocessing.Pool`` workers), and a plain child
-also works from any thread. Each concurrent caller gets its own helper from a
-small idle pool, so callers in different threads run in parallel.
+* **Only the call is budgeted.** Helpers are started once, import their modules and run a warm-up
+  call (the first parse loads a grammar) before they are handed out; waiting for a free helper, its
+  start-up and its imports never count against a call. A helper that had to be killed is replaced
+  in the background.
+* **The budget is the helper's CPU time**, not wall-clock time: under load a call gets less of a
+  core, but uses the same CPU seconds. The helper arms ``ITIMER_PROF`` (process CPU time) for each
+  call, and the signal stops Python-level work cleanly, keeping the helper. Work that a signal
+  cannot interrupt (one long C loop, such as a huge integer power) is stopped from outside: the
+  caller kills the helper once the call's wall time exceeds ``budget + HARD_STOP_GRACE_S``. Either
+  way the caller gets ``TimedOut``, never a silent answer.
+
+Helpers are plain ``subprocess.Popen`` children rather than ``multiprocessing`` processes, which
+refuse to start from daemonic processes (``multiprocessing.Pool`` workers); a pool can be used from
+any thread, and a forked child starts its own helpers instead of sharing its parent's pipes.
 """
 
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import importlib
 import os
+import queue
 import signal
 import subprocess
 import sys
 import threading
+import time
+import weakref
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
-__all__ = ["run_with_timeout"]
+__all__ = [
+    "HARD_STOP_GRACE_S",
+    "CallAborted",
+    "HelperDied",
+    "HelperPool",
+    "HelperStartError",
+    "TimedOut",
+    "default_pool_size",
+]
 
 T = TypeVar("T")
 
-# Importing heavy modules (sympy, math-verify) can take seconds on a busy
-# machine; that one-off cost must not count against a call's timeout.
-_IMPORT_TIMEOUT_S = 300.0
+#: How long past its CPU budget a call may run in wall-clock time before its helper is killed.
+HARD_STOP_GRACE_S = 1.0
+# Start-up (interpreter, imports, warm-up) on a loaded machine can take many seconds; it is never
+# part of a budget, but a helper that is not ready after this long is broken.
+_START_TIMEOUT_S = 300.0
 
-_BOOTSTRAP = (
-    "import sys; from mathpe_jax.grading.timeout import _serve; _serve(int(sys.argv[1]), int(sys.argv[2]))"
-)
+_BOOTSTRAP = "import sys; from mathpe_jax.grading.timeout import _serve; _serve(int(sys.argv[1]), int(sys.argv[2]))"
 
 
-class _WorkerDied(Exception):
-    """The helper process exited or was killed before answering."""
+class CallAborted(Exception):
+    """A call gave no result: it ran past its budget, or its helper died."""
+
+
+class TimedOut(CallAborted):
+    """The call used up its budget (CPU seconds, or wall seconds past the grace) and was stopped."""
+
+
+class HelperDied(CallAborted):
+    """The helper exited while running the call (a crash, or the kernel's out-of-memory killer)."""
+
+
+class HelperStartError(RuntimeError):
+    """A helper process could not start: its interpreter, imports or warm-up failed."""
+
+
+class _Budget(BaseException):
+    """Raised inside a helper when a call's CPU budget is spent.
+
+    A ``BaseException`` so that library code's ``except Exception`` cannot swallow it.
+    """
+
+
+def default_pool_size() -> int:
+    """Helpers per pool: the cores this process may use, at most 4 (grading is a small share of an
+    evaluation, and each helper holds a parser in memory)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
 
 
 class _Worker:
-    """One helper process plus the two pipe ends used to talk to it."""
+    """One helper process and the two pipe ends used to talk to it."""
 
     def __init__(self) -> None:
         to_child_r, to_child_w = os.pipe()
@@ -72,24 +119,39 @@ class _Worker:
     def alive(self) -> bool:
         return self._proc.poll() is None
 
-    def _request(self, message: tuple, timeout_s: float) -> tuple[str, Any]:
-        """Send one request; return the helper's ``(status, payload)`` reply."""
+    def request(self, message: tuple, wall_limit_s: float) -> tuple[str, Any]:
+        """Send one request; return the helper's ``(status, payload)`` reply.
+
+        Raises ``TimeoutError`` when no reply comes within ``wall_limit_s`` and ``HelperDied``
+        when the helper is gone.
+        """
         try:
             self._send.send(message)
-            if not self._recv.poll(timeout_s):
-                raise TimeoutError
-            return self._recv.recv()
+            answered = self._recv.poll(wall_limit_s)
+            if answered:
+                return self._recv.recv()
         except (EOFError, OSError) as exc:
-            raise _WorkerDied from exc
+            raise HelperDied(f"grading helper (pid {self._proc.pid}) exited") from exc
+        raise TimeoutError  # an OSError subclass, so raised outside the handler above
 
-    def call(self, fn: Callable[..., T], args: tuple, kwargs: dict, timeout_s: float) -> tuple[str, Any]:
+    def ensure_imported(self, fn: Callable[..., Any]) -> None:
+        """Import ``fn``'s module in the helper, outside any budget."""
         module = getattr(fn, "__module__", None)
-        if module and module not in self._imported:
-            status, payload = self._request(("import", module), _IMPORT_TIMEOUT_S)
-            if status == "error":
-                return status, payload
-            self._imported.add(module)
-        return self._request(("call", fn, args, kwargs), timeout_s)
+        if not module or module in self._imported:
+            return
+        status, payload = self.request(("import", module), _START_TIMEOUT_S)
+        if status == "error":
+            raise payload
+        self._imported.add(module)
+
+    def start(self, warm_up: Callable[[], object] | None) -> None:
+        """Wait until the helper runs and has done ``warm_up`` (imports included)."""
+        if warm_up is None:
+            return
+        self.ensure_imported(warm_up)
+        status, payload = self.request(("call", warm_up, (), {}, _START_TIMEOUT_S), _START_TIMEOUT_S)
+        if status != "ok":
+            raise HelperStartError(f"grading helper warm-up {warm_up.__qualname__} failed: {payload!r}")
 
     def kill(self) -> None:
         if self.alive():
@@ -99,91 +161,138 @@ class _Worker:
         self._recv.close()
 
 
-class _Pool:
-    """Idle helpers, handed out one per concurrent call."""
+@dataclasses.dataclass(frozen=True)
+class _StartFailed:
+    """Put in the idle queue in place of a helper that could not start."""
 
-    def __init__(self) -> None:
+    error: BaseException
+
+
+class HelperPool:
+    """``size`` warm helper processes; ``run`` hands each call to a free one.
+
+    ``warm_up`` (a module-level function, no arguments) runs once in every new helper before it
+    takes calls, so that first-use costs (imports, grammar loading, caches) never count against a
+    call's budget. Helpers start on the first call, and are killed at interpreter exit.
+    """
+
+    def __init__(self, size: int | None = None, warm_up: Callable[[], object] | None = None) -> None:
+        self.size = size or default_pool_size()
+        if self.size < 1:
+            raise ValueError(f"a helper pool needs at least one helper, got size={size}")
+        self._warm_up = warm_up
         self._lock = threading.Lock()
-        self._idle: list[_Worker] = []
-        self._all: set[_Worker] = set()
+        self._reset()
+        _POOLS.add(self)
 
-    def acquire(self) -> _Worker:
-        with self._lock:
-            while self._idle:
-                worker = self._idle.pop()
-                if worker.alive():
-                    return worker
-                self._all.discard(worker)
-                worker.kill()
-        worker = _Worker()
-        with self._lock:
-            self._all.add(worker)
-        return worker
+    def _reset(self) -> None:
+        self._idle: queue.SimpleQueue[_Worker | _StartFailed] = queue.SimpleQueue()
+        self._workers: set[_Worker] = set()
+        self._started = False
 
-    def release(self, worker: _Worker) -> None:
-        with self._lock:
-            self._idle.append(worker)
+    def run(self, fn: Callable[..., T], *args: Any, budget_s: float, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)`` in a helper, stopped once it has used ``budget_s`` CPU seconds.
 
-    def discard(self, worker: _Worker) -> None:
+        ``fn`` must be importable by qualified name (a module-level function) and its arguments
+        and result must be picklable. Exceptions raised by ``fn`` are re-raised here. Raises
+        ``TimedOut`` when the budget runs out (or the wall time passes ``budget_s +
+        HARD_STOP_GRACE_S``), ``HelperDied`` when the helper dies during the call, and
+        ``HelperStartError`` when no helper can start at all. Time spent waiting for a free helper
+        is not part of the budget.
+        """
+        if not budget_s > 0:
+            raise ValueError(f"budget_s must be positive, got {budget_s}")
+        worker = self._acquire()
+        try:
+            worker.ensure_imported(fn)
+            status, payload = worker.request(("call", fn, args, kwargs, budget_s), budget_s + HARD_STOP_GRACE_S)
+        except TimeoutError:
+            self._replace(worker)
+            raise TimedOut(f"{fn.__qualname__} ran past {budget_s + HARD_STOP_GRACE_S:.1f} s of wall time") from None
+        except BaseException:
+            # Died, interrupted mid-call (KeyboardInterrupt) or unpicklable arguments: the
+            # helper's state is unknown, so it is replaced.
+            self._replace(worker)
+            raise
+        self._idle.put(worker)
+        if status == "timeout":
+            raise TimedOut(f"{fn.__qualname__} used its {budget_s:g} s CPU budget")
+        if status == "error":
+            raise payload
+        return payload
+
+    def _acquire(self) -> _Worker:
         with self._lock:
-            self._all.discard(worker)
+            if not self._started:
+                self._started = True
+                for _ in range(self.size):
+                    self._start_worker()
+        while True:
+            item = self._idle.get()
+            if isinstance(item, _StartFailed):
+                self._idle.put(item)  # every waiting caller sees it
+                raise HelperStartError(str(item.error)) from item.error
+            if item.alive():
+                return item
+            self._replace(item)
+
+    def _start_worker(self) -> None:
+        """Start one helper; it joins the idle queue when it is ready (in a background thread)."""
+
+        def start() -> None:
+            try:
+                worker = _Worker()
+            except OSError as exc:
+                self._idle.put(_StartFailed(HelperStartError(f"cannot start a grading helper: {exc}")))
+                return
+            with self._lock:
+                self._workers.add(worker)
+            try:
+                worker.start(self._warm_up)
+            except BaseException as exc:  # noqa: BLE001 - reported to every caller
+                self._discard(worker)
+                self._idle.put(_StartFailed(exc if isinstance(exc, HelperStartError) else HelperStartError(repr(exc))))
+                return
+            self._idle.put(worker)
+
+        threading.Thread(target=start, name="grading-helper-start", daemon=True).start()
+
+    def _discard(self, worker: _Worker) -> None:
+        with self._lock:
+            self._workers.discard(worker)
         worker.kill()
 
+    def _replace(self, worker: _Worker) -> None:
+        self._discard(worker)
+        self._start_worker()
+
     def shutdown(self) -> None:
+        """Kill every helper; the next call starts new ones."""
         with self._lock:
-            workers, self._all, self._idle = list(self._all), set(), []
+            workers = list(self._workers)
+            self._reset()
         for worker in workers:
             worker.kill()
 
 
-_pool = _Pool()
-atexit.register(lambda: _pool.shutdown())
+_POOLS: weakref.WeakSet[HelperPool] = weakref.WeakSet()
 
 
-def _forget_parent_pool() -> None:
-    # A forked child shares the parent's pipes; talking to the parent's
-    # helpers would interleave messages, so the child starts its own pool.
-    global _pool
-    _pool = _Pool()
+@atexit.register
+def _shutdown_all() -> None:
+    for pool in list(_POOLS):
+        pool.shutdown()
 
 
-os.register_at_fork(after_in_child=_forget_parent_pool)
+def _forget_parent_helpers() -> None:
+    # A forked child shares the parent's pipes (and maybe a held lock); talking to the parent's
+    # helpers would interleave messages, so the child starts its own.
+    for pool in list(_POOLS):
+        pool._lock = threading.Lock()
+        pool._reset()
 
 
-def run_with_timeout(
-    fn: Callable[..., T],
-    *args: Any,
-    timeout_s: float = 5.0,
-    default: Any = None,
-    **kwargs: Any,
-) -> T | Any:
-    """Run ``fn(*args, **kwargs)`` in a helper process, giving up after ``timeout_s``.
-
-    ``fn`` must be importable by qualified name (a module-level function) and
-    its arguments and result must be picklable. On timeout, or if the helper
-    dies (crash, out of memory), the helper is killed, a fresh one is started
-    on the next call, and ``default`` is returned. Exceptions raised by ``fn``
-    are re-raised in the caller. Safe to call from any thread and from inside
-    worker processes; the first call on a new helper additionally waits for
-    ``fn``'s module to be imported there, outside the timeout.
-    """
-    if timeout_s <= 0:
-        raise ValueError(f"timeout_s must be positive, got {timeout_s}")
-    worker = _pool.acquire()
-    try:
-        status, payload = worker.call(fn, args, kwargs, timeout_s)
-    except (TimeoutError, _WorkerDied):
-        _pool.discard(worker)
-        return default
-    except BaseException:
-        # Interrupted mid-call (e.g. KeyboardInterrupt) or arguments that
-        # cannot be pickled: the helper's state is unknown, so replace it.
-        _pool.discard(worker)
-        raise
-    _pool.release(worker)
-    if status == "error":
-        raise payload
-    return payload
+os.register_at_fork(after_in_child=_forget_parent_helpers)
 
 
 def _serve(read_fd: int, write_fd: int) -> None:
@@ -191,6 +300,7 @@ def _serve(read_fd: int, write_fd: int) -> None:
     # Ctrl-C in a terminal reaches the whole process group; the parent decides
     # when the helper stops, so the helper ignores it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGPROF, _spend_budget)
     requests = Connection(read_fd, writable=False)
     replies = Connection(write_fd, readable=False)
     while True:
@@ -201,16 +311,39 @@ def _serve(read_fd: int, write_fd: int) -> None:
         except Exception as exc:  # noqa: BLE001 - e.g. fn not importable here
             _reply(replies, ("error", exc))
             continue
+        if message[0] == "import":
+            _reply(replies, _import(message[1]))
+        else:
+            _, fn, args, kwargs, budget_s = message
+            _reply(replies, _call(fn, args, kwargs, budget_s))
+
+
+def _spend_budget(signum: int, frame: object) -> None:
+    raise _Budget
+
+
+def _import(module: str) -> tuple[str, Any]:
+    try:
+        importlib.import_module(module)
+    except Exception as exc:  # noqa: BLE001 - forwarded to the caller
+        return "error", exc
+    return "ok", None
+
+
+def _call(fn: Callable[..., Any], args: tuple, kwargs: dict, budget_s: float) -> tuple[str, Any]:
+    """Run one call with ``ITIMER_PROF`` (process CPU time) armed for ``budget_s`` seconds."""
+    started = time.process_time()
+    try:
         try:
-            if message[0] == "import":
-                importlib.import_module(message[1])
-                reply: tuple = ("ok", None)
-            else:
-                _, fn, args, kwargs = message
-                reply = ("ok", fn(*args, **kwargs))
-        except Exception as exc:  # noqa: BLE001 - forwarded to the caller
-            reply = ("error", exc)
-        _reply(replies, reply)
+            signal.setitimer(signal.ITIMER_PROF, budget_s)
+            result = fn(*args, **kwargs)
+        finally:
+            signal.setitimer(signal.ITIMER_PROF, 0)
+    except _Budget:
+        return "timeout", time.process_time() - started
+    except Exception as exc:  # noqa: BLE001 - forwarded to the caller
+        return "error", exc
+    return "ok", result
 
 
 def _reply(replies: Connection, reply: tuple) -> None:

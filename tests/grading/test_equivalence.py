@@ -250,19 +250,19 @@ def test_from_a_worker_process() -> None:
 @pytest.mark.parametrize(
     ("completion", "gold", "dataset", "expected"),
     [
-        ("So the total is 9 * 2 = 18.\n#### 18", "18", "gsm8k", GradeResult("18", True, True)),
-        ("The answer is 18.00", "18", "gsm8k", GradeResult("18.00", False, True)),
-        ("She makes $1,450,000 in total.", "1450000", "gsm8k", GradeResult("1450000", True, True)),
+        ("So the total is 9 * 2 = 18.\n#### 18", "18", "gsm8k", GradeResult("18", True, True, "correct")),
+        ("The answer is 18.00", "18", "gsm8k", GradeResult("18.00", False, True, "correct")),
+        ("She makes $1,450,000 in total.", "1450000", "gsm8k", GradeResult("1450000", True, True, "correct")),
         (
             "We get $\\boxed{\\dfrac{1}{2}}$.",
             "\\frac{1}{2}",
             "math",
-            GradeResult("\\dfrac{1}{2}", True, True),
+            GradeResult("\\dfrac{1}{2}", True, True, "correct"),
         ),
-        ("We get $\\boxed{0.5}$.", "\\frac{1}{2}", "math", GradeResult("0.5", False, True)),
-        ("We get $\\boxed{3}$.", "4", "math", GradeResult("3", False, False)),
-        ("I am not sure.", "4", "math", GradeResult(None, False, False)),
-        ("  579 ", "579", "synthetic", GradeResult("579", True, True)),
+        ("We get $\\boxed{0.5}$.", "\\frac{1}{2}", "math", GradeResult("0.5", False, True, "correct")),
+        ("We get $\\boxed{3}$.", "4", "math", GradeResult("3", False, False, "wrong")),
+        ("I am not sure.", "4", "math", GradeResult(None, False, False, "no answer")),
+        ("  579 ", "579", "synthetic", GradeResult("579", True, True, "correct")),
     ],
 )
 def test_grade(completion: str, gold: str, dataset: str, expected: GradeResult) -> None:

@@ -1,4 +1,4 @@
-"""extract_answer / last_boxed on hand-written completions and the real GSM8K and MATH files."""
+"""extract_answer / final_boxed on hand-written completions and the real GSM8K and MATH files."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mathpe_jax.grading.extraction import extract_answer, last_boxed
+from mathpe_jax.grading.extraction import extract_answer, final_boxed
 
 
 def _rows(path: Path) -> list[dict]:
@@ -64,9 +64,9 @@ def test_math(text: str, expected: str | None) -> None:
     assert extract_answer(text, "math") == expected
 
 
-def test_last_boxed_ignores_other_commands() -> None:
-    assert last_boxed("\\boxedsymbol and \\boxed{1}") == "1"
-    assert last_boxed("plain text") is None
+def test_final_boxed_ignores_other_commands() -> None:
+    assert final_boxed("\\boxedsymbol and \\boxed{1}") == "1"
+    assert final_boxed("plain text") is None
 
 
 def test_synthetic_is_stripped_text() -> None:
