@@ -51,8 +51,10 @@ def reasoning_summary(predictions: Sequence[Prediction]) -> dict[str, Any]:
 
 
 def summarize(predictions: Sequence[Prediction], reasoning: bool = True) -> dict[str, Any]:
-    """Accuracy (exact and symbolic), truncation rate, error-class counts and, when the completions
-    write steps (``reasoning``), the step statistics; ``reasoning`` is null otherwise."""
+    """Accuracy (exact and symbolic), truncation rate, error-class counts, how many verdicts the
+    grader could not reach (``grading``: timed out, failed; they count as wrong in the accuracy
+    and the reader must see them) and, when the completions write steps (``reasoning``), the step
+    statistics; ``reasoning`` is null otherwise."""
     counts = dict.fromkeys(ERROR_CLASSES, 0)
     for p in predictions:
         counts[p.error_class] += 1
@@ -60,6 +62,10 @@ def summarize(predictions: Sequence[Prediction], reasoning: bool = True) -> dict
         **accuracy(predictions),
         "truncated_rate": _mean([float(p.truncated) for p in predictions]),
         "error_classes": counts,
+        "grading": {
+            "timed_out": sum(p.grade_status == "timed out" for p in predictions),
+            "failed": sum(p.grade_status == "failed" for p in predictions),
+        },
         "reasoning": reasoning_summary(predictions) if reasoning else None,
     }
 

@@ -17,6 +17,7 @@ efficiency figures.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,9 @@ from mathpe_jax.eval.lengths import accuracy_by, length_report
 from mathpe_jax.eval.metrics import summarize, write_predictions
 from mathpe_jax.eval.robustness.report import make_variants, robustness_report
 from mathpe_jax.eval.spec import EvalSpec
-from mathpe_jax.grading.prediction import Prediction
+from mathpe_jax.grading.prediction import Completion, Prediction
 from mathpe_jax.model.transformer import Decoder
-from mathpe_jax.progress import Progress
+from mathpe_jax.progress import format_seconds
 
 __all__ = ["ATTENTION_EXAMPLES", "PREDICTIONS", "ROBUSTNESS_PREDICTIONS", "EvalSpec", "evaluate"]
 
@@ -118,12 +119,12 @@ def _evaluate_synthetic(model: Decoder, tokenizer: Tokenizer, spec: EvalSpec, ou
         batch_size=min(spec.batch_size, len(prompts)),
         label=f"{task.name} eval",
     )
-    predictions, sequences = [], []
+    completions, sequences = [], []
     for (problem_id, example, budget), text, prompt, ids in zip(examples, texts, prompts, generation.completions):
         ids = ids[:budget]
         sequences.append(prompt + ids)
-        predictions.append(
-            task.grade(
+        completions.append(
+            Completion(
                 problem_id=problem_id,
                 prompt=text,
                 gold=task.target(example),
@@ -134,6 +135,7 @@ def _evaluate_synthetic(model: Decoder, tokenizer: Tokenizer, spec: EvalSpec, ou
                 length_bucket=task.length_bucket(example.length),
             )
         )
+    predictions = task.grade(completions)
     if _chief():
         write_predictions(out_dir / PREDICTIONS, predictions)
     result = length_report(predictions, lengths, task.train_lengths)
@@ -190,12 +192,11 @@ def _decode_and_grade(
         prompt_len=prompt_len,
         label=label,
     )
-    progress = Progress(f"{label} grading", len(problems))
-    predictions = []
+    completions = []
     for problem, ids in zip(problems, generation.completions):
         length = len(tokenizer.encode(problem.question))
-        predictions.append(
-            spec.task.grade(
+        completions.append(
+            Completion(
                 problem_id=problem.id,
                 prompt=problem.prompt,
                 gold=problem.gold,
@@ -206,7 +207,9 @@ def _decode_and_grade(
                 length_bucket=bucket(length),
             )
         )
-        progress.update(len(predictions))
+    started = time.monotonic()
+    predictions = spec.task.grade(completions)
+    logging.info("%s: graded %d completions in %s", label, len(predictions), format_seconds(time.monotonic() - started))
     return generation, predictions
 
 

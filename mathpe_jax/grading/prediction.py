@@ -1,5 +1,5 @@
-"""One graded completion (``Prediction``, a line of ``predictions.jsonl``) and how a text
-completion is graded into one.
+"""What is graded (``Completion``), one graded completion (``Prediction``, a line of
+``predictions.jsonl``), and how text completions are graded into predictions, all at once.
 
 Tasks grade their completions into this record, and evaluation pools them into metrics; it lives
 here, below both, because it is made from text alone.
@@ -8,12 +8,29 @@ here, below both, because it is made from text alone.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
-from mathpe_jax.grading.equivalence import grade
+from mathpe_jax.grading.equivalence import grade_many
 from mathpe_jax.grading.steps import EquationCheck, check_equations, classify_error
 
-__all__ = ["Prediction", "audit_fields", "grade_text"]
+__all__ = ["Completion", "Prediction", "audit_fields", "grade_texts"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Completion:
+    """One decoded answer to grade: ``completion`` is the text written for ``prompt`` (without
+    special tokens), ``ended`` says it stopped with EOS; ``length`` is the problem's length and
+    ``length_bucket`` its group."""
+
+    problem_id: str
+    prompt: str
+    gold: str
+    completion: str
+    completion_tokens: int
+    ended: bool
+    length: int
+    length_bucket: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,7 +38,9 @@ class Prediction:
     """One graded completion.
 
     ``correct`` is the strict verdict (normalised strings equal; for synthetic tasks also ended by
-    EOS), ``symbolic_correct`` the mathematical one, which is the accuracy to report. ``length`` is
+    EOS), ``symbolic_correct`` the mathematical one, which is the accuracy to report;
+    ``grade_status`` is the grader's status (``equivalence.STATUSES``), where ``"timed out"`` and
+    ``"failed"`` mark a verdict that could not be reached (error class ``ungraded``). ``length`` is
     the problem's length (question tokens, or a synthetic task's operand length) and
     ``length_bucket`` its group. ``truncated``: the token budget ran out before EOS. The step fields
     come from the arithmetic audit of the completion (``steps.EquationCheck``).
@@ -34,6 +53,7 @@ class Prediction:
     gold: str
     correct: bool
     symbolic_correct: bool
+    grade_status: str
     error_class: str
     length: int
     length_bucket: str
@@ -58,36 +78,37 @@ def audit_fields(audit: EquationCheck) -> dict[str, Any]:
     }
 
 
-def grade_text(
-    *,
-    problem_id: str,
-    prompt: str,
-    completion: str,
-    completion_tokens: int,
-    truncated: bool,
-    gold: str,
-    dataset: str,
-    length: int,
-    length_bucket: str,
-) -> Prediction:
-    """Grade a GSM8K / MATH completion: extraction and equivalence (``grading.grade``), the audit of
-    its written arithmetic (``steps.check_equations``) and its error class."""
-    verdict = grade(completion, gold, dataset)
-    error = classify_error(
-        completion, verdict.extracted, gold, correct=verdict.symbolic_match, truncated=truncated
-    )
-    return Prediction(
-        id=problem_id,
-        prompt=prompt,
-        completion=completion,
-        extracted=verdict.extracted,
-        gold=gold,
-        correct=verdict.exact_match,
-        symbolic_correct=verdict.symbolic_match,
-        error_class=error,
-        length=length,
-        length_bucket=length_bucket,
-        truncated=truncated,
-        completion_tokens=completion_tokens,
-        **audit_fields(check_equations(completion)),
-    )
+def grade_texts(completions: Sequence[Completion], dataset: str) -> list[Prediction]:
+    """Grade GSM8K / MATH completions: extraction and equivalence for all at once
+    (``equivalence.grade_many``), then each one's audit of its written arithmetic
+    (``steps.check_equations``) and its error class."""
+    verdicts = grade_many([c.completion for c in completions], [c.gold for c in completions], dataset)
+    predictions = []
+    for c, verdict in zip(completions, verdicts):
+        error = classify_error(
+            c.completion,
+            verdict.extracted,
+            c.gold,
+            correct=verdict.symbolic_match,
+            truncated=not c.ended,
+            undecided=verdict.status in ("timed out", "failed"),
+        )
+        predictions.append(
+            Prediction(
+                id=c.problem_id,
+                prompt=c.prompt,
+                completion=c.completion,
+                extracted=verdict.extracted,
+                gold=c.gold,
+                correct=verdict.exact_match,
+                symbolic_correct=verdict.symbolic_match,
+                grade_status=verdict.status,
+                error_class=error,
+                length=c.length,
+                length_bucket=c.length_bucket,
+                truncated=not c.ended,
+                completion_tokens=c.completion_tokens,
+                **audit_fields(check_equations(c.completion)),
+            )
+        )
+    return predictions

@@ -18,7 +18,6 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from mathpe_jax.grading.equivalence import answers_match
 
 __all__ = [
     "ERROR_CLASSES",
@@ -30,7 +29,7 @@ __all__ = [
     "split_steps",
 ]
 
-ERROR_CLASSES = ("correct", "no_answer", "truncated", "calculation_error", "reasoning_error")
+ERROR_CLASSES = ("correct", "ungraded", "no_answer", "truncated", "calculation_error", "reasoning_error")
 
 # A number as written in a solution: optional "$", comma thousands groups or
 # plain digits, optional decimals, optional "%" (meaning /100).
@@ -265,22 +264,24 @@ def classify_error(
     completion: str,
     pred_answer: str | None,
     gold: str,
-    correct: bool | None = None,
+    correct: bool,
     truncated: bool = False,
+    undecided: bool = False,
 ) -> str:
     """Label one graded completion with one of ``ERROR_CLASSES``.
 
-    Checked in order: ``correct``; ``truncated`` (generation hit the length
+    Checked in order: ``correct``; ``ungraded`` (``undecided``: the grader ran
+    out of budget, so the answer may be right); ``truncated`` (generation hit the length
     limit, so the failure says nothing about reasoning); ``no_answer`` (no
     final answer extracted); ``calculation_error`` (some written equation is
     arithmetically wrong); otherwise ``reasoning_error`` (every written step
-    checks out, yet the answer is wrong). ``correct=None`` grades
-    ``pred_answer`` against ``gold`` with ``answers_match``.
+    checks out, yet the answer is wrong). ``correct`` is the grader's verdict on
+    ``pred_answer`` against ``gold``.
     """
-    if correct is None:
-        correct = bool(pred_answer) and answers_match(pred_answer, gold)
     if correct:
         return "correct"
+    if undecided:
+        return "ungraded"
     if truncated:
         return "truncated"
     if not pred_answer:

@@ -23,10 +23,10 @@ any thread, and a forked child starts its own helpers instead of sharing its par
 from __future__ import annotations
 
 import atexit
+import collections
 import dataclasses
 import importlib
 import os
-import queue
 import signal
 import subprocess
 import sys
@@ -182,13 +182,24 @@ class HelperPool:
             raise ValueError(f"a helper pool needs at least one helper, got size={size}")
         self._warm_up = warm_up
         self._lock = threading.Lock()
+        self._ready = threading.Condition()
         self._reset()
         _POOLS.add(self)
 
     def _reset(self) -> None:
-        self._idle: queue.SimpleQueue[_Worker | _StartFailed] = queue.SimpleQueue()
+        # Free helpers, and callers waiting for one in arrival order: a helper goes to the caller
+        # that has waited longest, so that no caller starves while others call again and again.
+        self._free: collections.deque[_Worker | _StartFailed] = collections.deque()
+        self._waiting: collections.deque[object] = collections.deque()
         self._workers: set[_Worker] = set()
         self._started = False
+
+    def start(self) -> None:
+        """Start every helper now and wait until each is ready, so that the first calls do not
+        wait for start-up (for example before calls are timed)."""
+        ready = [self._acquire() for _ in range(self.size)]
+        for worker in ready:
+            self._put(worker)
 
     def run(self, fn: Callable[..., T], *args: Any, budget_s: float, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` in a helper, stopped once it has used ``budget_s`` CPU seconds.
@@ -214,7 +225,7 @@ class HelperPool:
             # helper's state is unknown, so it is replaced.
             self._replace(worker)
             raise
-        self._idle.put(worker)
+        self._put(worker)
         if status == "timeout":
             raise TimedOut(f"{fn.__qualname__} used its {budget_s:g} s CPU budget")
         if status == "error":
@@ -228,13 +239,30 @@ class HelperPool:
                 for _ in range(self.size):
                     self._start_worker()
         while True:
-            item = self._idle.get()
+            item = self._take()
             if isinstance(item, _StartFailed):
-                self._idle.put(item)  # every waiting caller sees it
+                self._put(item)  # every waiting caller sees it
                 raise HelperStartError(str(item.error)) from item.error
             if item.alive():
                 return item
             self._replace(item)
+
+    def _take(self) -> _Worker | _StartFailed:
+        """The next free helper, for the caller that has waited longest."""
+        ticket = object()
+        with self._ready:
+            self._waiting.append(ticket)
+            while not (self._free and self._waiting[0] is ticket):
+                self._ready.wait()
+            self._waiting.popleft()
+            item = self._free.popleft()
+            self._ready.notify_all()
+            return item
+
+    def _put(self, item: _Worker | _StartFailed) -> None:
+        with self._ready:
+            self._free.append(item)
+            self._ready.notify_all()
 
     def _start_worker(self) -> None:
         """Start one helper; it joins the idle queue when it is ready (in a background thread)."""
@@ -243,7 +271,7 @@ class HelperPool:
             try:
                 worker = _Worker()
             except OSError as exc:
-                self._idle.put(_StartFailed(HelperStartError(f"cannot start a grading helper: {exc}")))
+                self._put(_StartFailed(HelperStartError(f"cannot start a grading helper: {exc}")))
                 return
             with self._lock:
                 self._workers.add(worker)
@@ -251,9 +279,9 @@ class HelperPool:
                 worker.start(self._warm_up)
             except BaseException as exc:  # noqa: BLE001 - reported to every caller
                 self._discard(worker)
-                self._idle.put(_StartFailed(exc if isinstance(exc, HelperStartError) else HelperStartError(repr(exc))))
+                self._put(_StartFailed(exc if isinstance(exc, HelperStartError) else HelperStartError(repr(exc))))
                 return
-            self._idle.put(worker)
+            self._put(worker)
 
         threading.Thread(target=start, name="grading-helper-start", daemon=True).start()
 
@@ -289,6 +317,7 @@ def _forget_parent_helpers() -> None:
     # helpers would interleave messages, so the child starts its own.
     for pool in list(_POOLS):
         pool._lock = threading.Lock()
+        pool._ready = threading.Condition()
         pool._reset()
 
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from mathpe_jax.data.tasks import make_task
 from mathpe_jax.eval.lengths import length_report
+from mathpe_jax.grading.prediction import Completion
 
 
 def test_length_report_pools_in_and_out_of_distribution() -> None:
     task = make_task({"name": "addition", "reverse": False, "train_lengths": (1, 2), "test_lengths": (3, 4)})
 
     def pred(length: int, ok: bool, exact: bool):
-        p = task.grade(
-            problem_id=f"t/{length}", prompt="1+1=", gold="2", completion="2" if ok else "3", completion_tokens=2,
-            ended=True, length=length, length_bucket=task.length_bucket(length),
-        )
+        (p,) = task.grade([
+            Completion(
+                problem_id=f"t/{length}", prompt="1+1=", gold="2", completion="2" if ok else "3", completion_tokens=2,
+                ended=True, length=length, length_bucket=task.length_bucket(length),
+            )
+        ])
         return p if exact else type(p)(**{**p.to_json(), "correct": False})
 
     preds = [pred(1, True, True), pred(1, False, False), pred(2, True, False), pred(4, True, True)]

@@ -9,23 +9,28 @@ import pytest
 
 from mathpe_jax.eval.lengths import accuracy_by
 from mathpe_jax.eval.metrics import accuracy, summarize, write_predictions
-from mathpe_jax.grading.prediction import Prediction, grade_text
+from mathpe_jax.grading.prediction import Completion, Prediction, grade_texts
 
 GOLD = "18"
 
 
 def _grade(completion: str, truncated: bool = False):
-    return grade_text(
-        problem_id="gsm8k/test/0",
-        prompt="Question: ...",
-        completion=completion,
-        completion_tokens=len(completion),
-        truncated=truncated,
-        gold=GOLD,
-        dataset="gsm8k",
-        length=40,
-        length_bucket="short",
+    (prediction,) = grade_texts(
+        [
+            Completion(
+                problem_id="gsm8k/test/0",
+                prompt="Question: ...",
+                gold=GOLD,
+                completion=completion,
+                completion_tokens=len(completion),
+                ended=not truncated,
+                length=40,
+                length_bucket="short",
+            )
+        ],
+        "gsm8k",
     )
+    return prediction
 
 
 def test_a_right_worked_solution_is_correct_with_every_step_checked() -> None:
@@ -59,7 +64,8 @@ def test_symbolic_but_not_exact() -> None:
 def _prediction(**fields) -> Prediction:
     base = {
         "id": "x", "prompt": "", "completion": "", "extracted": None, "gold": "1", "correct": False,
-        "symbolic_correct": False, "error_class": "no_answer", "length": 1, "length_bucket": "short",
+        "symbolic_correct": False, "grade_status": "wrong", "error_class": "no_answer", "length": 1,
+        "length_bucket": "short",
         "truncated": False, "completion_tokens": 1, "n_steps": 1, "n_equations": 0,
         "fraction_equations_correct": None, "first_wrong_step": None,
     }
@@ -73,22 +79,24 @@ HAND = [
     _prediction(error_class="calculation_error", n_steps=3, n_equations=4, fraction_equations_correct=0.25,
                 first_wrong_step=0, length_bucket="long"),
     _prediction(error_class="truncated", truncated=True, n_steps=3, length_bucket="long"),
+    _prediction(grade_status="timed out", error_class="ungraded", n_steps=0, length_bucket="medium"),
 ]
 
 
 def test_summary_on_hand_computed_predictions() -> None:
     s = summarize(HAND)
-    assert (s["n"], s["exact_match"], s["symbolic_accuracy"], s["truncated_rate"]) == (4, 0.25, 0.5, 0.25)
+    assert (s["n"], s["exact_match"], s["symbolic_accuracy"], s["truncated_rate"]) == (5, 0.2, 0.4, 0.2)
     assert s["error_classes"] == {
-        "correct": 2, "no_answer": 0, "truncated": 1, "calculation_error": 1, "reasoning_error": 0,
+        "correct": 2, "ungraded": 1, "no_answer": 0, "truncated": 1, "calculation_error": 1, "reasoning_error": 0,
     }
     assert sum(s["error_classes"].values()) == s["n"]
+    assert s["grading"] == {"timed_out": 1, "failed": 0}
     assert s["reasoning"] == {
-        "mean_steps": 3.0,  # (4 + 2 + 3 + 3) / 4
-        "mean_equations": 1.5,  # (2 + 0 + 4 + 0) / 4
+        "mean_steps": 2.4,  # (4 + 2 + 3 + 3 + 0) / 5
+        "mean_equations": 1.2,  # (2 + 0 + 4 + 0 + 0) / 5
         "n_with_equations": 2,
         "mean_fraction_correct": pytest.approx(0.625),  # (1 + 0.25) / 2
-        "share_with_wrong_step": 0.25,
+        "share_with_wrong_step": 0.2,
     }
     assert summarize(HAND, reasoning=False)["reasoning"] is None
 
@@ -96,10 +104,11 @@ def test_summary_on_hand_computed_predictions() -> None:
 def test_accuracy_per_bucket_reports_empty_buckets_as_null() -> None:
     assert accuracy_by(HAND) == {
         "short": {"n": 2, "exact_match": 0.5, "symbolic_accuracy": 1.0},
-        "medium": {"n": 0, "exact_match": None, "symbolic_accuracy": None},
+        "medium": {"n": 1, "exact_match": 0.0, "symbolic_accuracy": 0.0},
         "long": {"n": 2, "exact_match": 0.0, "symbolic_accuracy": 0.0},
     }
     assert accuracy([]) == {"n": 0, "exact_match": None, "symbolic_accuracy": None}
+    assert accuracy_by(HAND[:2])["medium"] == {"n": 0, "exact_match": None, "symbolic_accuracy": None}
 
 
 def test_predictions_file_has_one_json_object_per_line(tmp_path) -> None:

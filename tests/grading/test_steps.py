@@ -132,15 +132,16 @@ def test_gsm8k_reference_solutions_are_arithmetically_right(data_dir: Path) -> N
     ("completion", "pred", "gold", "correct", "truncated", "label"),
     [
         (JANET, "18", "18", True, False, "correct"),
-        (JANET, "18", "18", None, False, "correct"),
+        (JANET, "18", "18", False, False, "ungraded"),
         ("Janet sells 16 - 3 - 4 = 9 eggs and", None, "18", False, True, "truncated"),
         ("I do not know.", None, "18", False, False, "no_answer"),
         ("16 - 3 - 4 = 8 eggs, 8 * 2 = 16 dollars.\n#### 16", "16", "18", False, False, "calculation_error"),
-        ("16 - 3 = 13 eggs, 13 * 2 = 26 dollars.\n#### 26", "26", "18", None, False, "reasoning_error"),
+        ("16 - 3 = 13 eggs, 13 * 2 = 26 dollars.\n#### 26", "26", "18", False, False, "reasoning_error"),
     ],
 )
 def test_classify_error(
-    completion: str, pred: str | None, gold: str, correct: bool | None, truncated: bool, label: str
+    completion: str, pred: str | None, gold: str, correct: bool, truncated: bool, label: str
 ) -> None:
     assert label in ERROR_CLASSES
-    assert classify_error(completion, pred, gold, correct, truncated) == label
+    undecided = label == "ungraded"
+    assert classify_error(completion, pred, gold, correct, truncated, undecided=undecided) == label

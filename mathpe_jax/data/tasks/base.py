@@ -6,7 +6,8 @@ pipeline, the evaluation suite and ``solve`` speak only to this interface:
 
 * ``check_config``: refuse a ``config.task`` block that cannot run, in one line naming the key;
 * ``prompt`` / ``target``: the text shown to the model and the text it should write back;
-* ``grade``: one completion -> the ``Prediction`` written to ``predictions.jsonl``;
+* ``grade``: completions -> the ``Prediction``s written to ``predictions.jsonl`` (all at once, so a
+  dataset task can compare answers in parallel);
 * ``length_bucket``: the group a problem's length falls in, for accuracy by length.
 
 Two kinds exist, and each supplies its examples its own way: ``synthetic`` tasks generate them from
@@ -19,10 +20,10 @@ text into ids, with the tokenizer's own special tokens or the task's BOS (``bos`
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from mathpe_jax.grading.prediction import Prediction
+from mathpe_jax.grading.prediction import Completion, Prediction
 
 
 def config_error(key: str, value: Any, why: str) -> ValueError:
@@ -58,20 +59,8 @@ class Task(abc.ABC):
         """The text the model is given for ``question`` (``template`` overrides the task's own)."""
 
     @abc.abstractmethod
-    def grade(
-        self,
-        *,
-        problem_id: str,
-        prompt: str,
-        gold: str,
-        completion: str,
-        completion_tokens: int,
-        ended: bool,
-        length: int,
-        length_bucket: str,
-    ) -> Prediction:
-        """One graded completion of ``prompt`` (the text ``self.prompt`` gave): ``completion`` is its
-        text without special tokens, ``ended`` says it stopped with EOS."""
+    def grade(self, completions: Sequence[Completion]) -> list[Prediction]:
+        """The graded ``completions``, in order (each ``prompt`` is the text ``self.prompt`` gave)."""
 
     @abc.abstractmethod
     def length_bucket(self, length: int, edges: tuple[float, float] | None = None) -> str:

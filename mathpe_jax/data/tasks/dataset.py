@@ -6,14 +6,14 @@ notation, and its answer style; loading, prompting, grading and length buckets a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from mathpe_jax.data.math_datasets import MathProblem, RowFormat, load_problems
 from mathpe_jax.data.prompts import TEMPLATES, format_prompt, format_target
 from mathpe_jax.data.tasks.base import Task, config_error
 from mathpe_jax.data.tasks.buckets import length_bucket
-from mathpe_jax.grading.prediction import Prediction, grade_text
+from mathpe_jax.grading.prediction import Completion, Prediction, grade_texts
 
 
 class DatasetTask(Task):
@@ -61,26 +61,5 @@ class DatasetTask(Task):
             raise ValueError(f"{self.name}: a length bucket needs the test set's tertile edges")
         return length_bucket(length, edges)
 
-    def grade(
-        self,
-        *,
-        problem_id: str,
-        prompt: str,
-        gold: str,
-        completion: str,
-        completion_tokens: int,
-        ended: bool,
-        length: int,
-        length_bucket: str,
-    ) -> Prediction:
-        return grade_text(
-            problem_id=problem_id,
-            prompt=prompt,
-            completion=completion,
-            completion_tokens=completion_tokens,
-            truncated=not ended,
-            gold=gold,
-            dataset=self.answer_style,
-            length=length,
-            length_bucket=length_bucket,
-        )
+    def grade(self, completions: Sequence[Completion]) -> list[Prediction]:
+        return grade_texts(completions, self.answer_style)

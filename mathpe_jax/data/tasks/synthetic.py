@@ -30,7 +30,7 @@ import numpy as np
 from mathpe_jax.data.tasks.base import Task, config_error
 from mathpe_jax.data.tasks.buckets import length_group
 from mathpe_jax.grading.extraction import extract_answer
-from mathpe_jax.grading.prediction import Prediction, audit_fields
+from mathpe_jax.grading.prediction import Completion, Prediction, audit_fields
 from mathpe_jax.grading.steps import EquationCheck, StepEquation, evaluate_arithmetic
 
 # Stream ids keep training batches and test sets disjoint draws from the same seed.
@@ -156,42 +156,38 @@ class SyntheticTask(Task):
         question = self.as_written(prompt.rstrip().removesuffix("="))
         return [question] + [self.as_written(term) for term in completion.split("=")]
 
-    def grade(
-        self,
-        *,
-        problem_id: str,
-        prompt: str,
-        gold: str,
-        completion: str,
-        completion_tokens: int,
-        ended: bool,
-        length: int,
-        length_bucket: str,
-    ) -> Prediction:
-        extracted = extract_answer(completion, self.answer_style)
-        exact = ended and completion == gold
-        gold_value = self.answer_value(gold)
+    def grade(self, completions: Sequence[Completion]) -> list[Prediction]:
+        return [self._grade_one(c) for c in completions]
+
+    def _grade_one(self, c: Completion) -> Prediction:
+        """Exact: the completion is the target and ended; symbolic: the answer's value is the
+        target's (``answer_value``), so ``050`` still answers ``50``."""
+        extracted = extract_answer(c.completion, self.answer_style)
+        exact = c.ended and c.completion == c.gold
+        gold_value = self.answer_value(c.gold)
         if gold_value is None:
             symbolic = exact
         else:
-            symbolic = ended and extracted is not None and self.answer_value(extracted) == gold_value
+            symbolic = c.ended and extracted is not None and self.answer_value(extracted) == gold_value
         if self.arithmetic:
-            audit = check_chain(self.step_chain(prompt, completion))
+            audit = check_chain(self.step_chain(c.prompt, c.completion))
         else:
             audit = EquationCheck(n_steps=0, equations=(), fraction_correct=None, first_wrong_step=None)
+        status = "correct" if symbolic else ("no answer" if extracted is None else "wrong")
         return Prediction(
-            id=problem_id,
-            prompt=prompt,
-            completion=completion,
+            id=c.problem_id,
+            prompt=c.prompt,
+            completion=c.completion,
             extracted=extracted,
-            gold=gold,
+            gold=c.gold,
             correct=exact,
             symbolic_correct=symbolic,
-            error_class=_error_class(symbolic, not ended, extracted, audit),
-            length=length,
-            length_bucket=length_bucket,
-            truncated=not ended,
-            completion_tokens=completion_tokens,
+            grade_status=status,
+            error_class=_error_class(symbolic, not c.ended, extracted, audit),
+            length=c.length,
+            length_bucket=c.length_bucket,
+            truncated=not c.ended,
+            completion_tokens=c.completion_tokens,
             **audit_fields(audit),
         )
 

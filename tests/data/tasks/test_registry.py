@@ -9,6 +9,7 @@ import pytest
 
 from mathpe_jax.data.tasks import TASKS, make_task, task_class
 from mathpe_jax.data.tasks.gsm8k import GSM8K
+from mathpe_jax.grading.prediction import Completion
 from tests.conftest import REPO_ROOT
 from tests.helpers_run import tiny_config
 
@@ -49,9 +50,11 @@ def test_dataset_length_buckets_use_the_test_sets_tertiles():
 
 def test_dataset_grading_reads_the_answer_in_the_tasks_notation():
     task = GSM8K({"template": "cot"})
-    right = task.grade(problem_id="g/0", prompt=task.prompt("q"), gold="72", completion=" 48+24=72\n#### 72",
-                       completion_tokens=9, ended=True, length=1, length_bucket="short")
+    right, cut = task.grade([
+        Completion(problem_id="g/0", prompt=task.prompt("q"), gold="72", completion=" 48+24=72\n#### 72",
+                   completion_tokens=9, ended=True, length=1, length_bucket="short"),
+        Completion(problem_id="g/1", prompt="p", gold="72", completion=" 48+", completion_tokens=3, ended=False,
+                   length=1, length_bucket="short"),
+    ])
     assert (right.extracted, right.symbolic_correct, right.truncated) == ("72", True, False)
-    cut = task.grade(problem_id="g/0", prompt="p", gold="72", completion=" 48+", completion_tokens=3, ended=False,
-                     length=1, length_bucket="short")
     assert (cut.symbolic_correct, cut.truncated, cut.error_class) == (False, True, "truncated")

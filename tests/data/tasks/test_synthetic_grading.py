@@ -8,6 +8,7 @@ import pytest
 from mathpe_jax.data.tasks import make_task
 from mathpe_jax.data.tasks.expression import Expression
 from mathpe_jax.data.tasks.synthetic import Example, check_chain
+from mathpe_jax.grading.prediction import Completion
 
 
 def _task(name: str, reverse: bool = False):
@@ -23,10 +24,14 @@ def step_chain(prompt: str, completion: str, name: str, reverse: bool):
 
 
 def _grade(example: Example, completion: str, task: str, reverse: bool = False, ended: bool = True):
-    return _task(task, reverse).grade(
-        problem_id="t/1/0", prompt=example.prompt, gold=example.answer, completion=completion,
-        completion_tokens=len(completion) + ended, ended=ended, length=example.length, length_bucket="in_distribution",
-    )
+    (prediction,) = _task(task, reverse).grade([
+        Completion(
+            problem_id="t/1/0", prompt=example.prompt, gold=example.answer, completion=completion,
+            completion_tokens=len(completion) + ended, ended=ended, length=example.length,
+            length_bucket="in_distribution",
+        )
+    ])
+    return prediction
 
 
 # 12 + 39 = 51, written least-significant digit first; 25 + 25 = 50 reads "05".

@@ -42,7 +42,8 @@ def test_variant_questions_change_and_answers_follow(problems) -> None:
 def _pred(symbolic: bool, exact: bool | None = None) -> Prediction:
     return Prediction(
         id="x", prompt="", completion="", extracted=None, gold="1", correct=symbolic if exact is None else exact,
-        symbolic_correct=symbolic, error_class="correct" if symbolic else "no_answer", length=1,
+        symbolic_correct=symbolic, grade_status="correct" if symbolic else "no answer",
+        error_class="correct" if symbolic else "no_answer", length=1,
         length_bucket="short", truncated=False, completion_tokens=1, n_steps=1, n_equations=0,
         fraction_equations_correct=None, first_wrong_step=None,
     )
