@@ -73,7 +73,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 
-from mathpe_jax.grading.extraction import extract_answer, final_boxed, strip_math_delimiters
+from mathpe_jax.grading.extraction import (
+    extract_answer,
+    final_boxed,
+    strip_math_delimiters,
+)
 from mathpe_jax.grading.timeout import HelperDied, HelperPool, TimedOut
 
 __all__ = [
@@ -114,6 +118,10 @@ _SPACING_COMMANDS = re.compile(r"(?<!\\)\\(?:[,;:! ]|q?quad(?![a-zA-Z]))")
 # The whole answer is one number grouped by commas or spaces ("1,450,000", "2 500").
 _THOUSANDS_NUMBER = re.compile(r"-?\d{1,3}([, ])\d{3}(?:\1\d{3})*(?:\.\d+)?")
 _INTEGER = re.compile(r"[-+]?\d+")
+# Plain numbers that need no parser: an integer, a decimal with at most 6 places (math-verify
+# rounds floats to 6 places, so such a decimal is compared exactly), or a fraction of integers.
+_DECIMAL = re.compile(r"-?\d+(?:\.\d{1,6})?|-?\.\d{1,6}")
+_INTEGER_FRACTION = re.compile(r"(-?)\\frac\{(-?\d{1,12})\}\{(-?\d{1,12})\}")
 # A trailing unit: "\text{ cm}^2", "\mbox{inches}", or plain words after a
 # number ("5 apples"), but never math words such as "4 pi" or "25 percent".
 _UNIT_COMMAND = r"\\(?:text|textrm|textbf|textit|textnormal|textsf|mbox|mathrm|mathbf)\s*"
@@ -208,8 +216,27 @@ def _quick_status(pred_norm: str, gold_norm: str) -> str | None:
         return "correct"
     if len(pred_norm) > MAX_ANSWER_CHARS or len(gold_norm) > MAX_ANSWER_CHARS:
         return "wrong"
-    if _INTEGER.fullmatch(pred_norm) and _INTEGER.fullmatch(gold_norm):
-        return "correct" if int(pred_norm) == int(gold_norm) else "wrong"
+    pred_value, gold_value = _plain_number(pred_norm), _plain_number(gold_norm)
+    if pred_value is not None and gold_value is not None and {pred_value[1], gold_value[1]} != {"decimal", "fraction"}:
+        return "correct" if pred_value[0] == gold_value[0] else "wrong"
+    return None
+
+
+def _plain_number(text: str) -> tuple[Fraction, str | None] | None:
+    """The exact value of a plain number and its kind: None for an integer, ``"decimal"`` or
+    ``"fraction"``; None for anything else.
+
+    Two plain numbers compare exactly here, as math-verify would compare them, unless one is a
+    decimal and the other a fraction (``0.333333`` and ``\\frac{1}{3}``), where math-verify rounds.
+    """
+    if _INTEGER.fullmatch(text):
+        return Fraction(int(text)), None
+    if _DECIMAL.fullmatch(text):
+        return Fraction(text), "decimal"
+    match = _INTEGER_FRACTION.fullmatch(text)
+    if match and int(match[3]) != 0:
+        sign = -1 if match[1] else 1
+        return sign * Fraction(int(match[2]), int(match[3])), "fraction"
     return None
 
 

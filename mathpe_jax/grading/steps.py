@@ -18,7 +18,6 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-
 __all__ = [
     "ERROR_CLASSES",
     "EquationCheck",

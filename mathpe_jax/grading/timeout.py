@@ -347,7 +347,14 @@ def _serve(read_fd: int, write_fd: int) -> None:
             _reply(replies, _call(fn, args, kwargs, budget_s))
 
 
+# Set when a call's budget runs out. Library code may catch the exception raised at that moment
+# (a bare ``except:``) and still return; the call is reported as timed out all the same.
+_budget_spent = False
+
+
 def _spend_budget(signum: int, frame: object) -> None:
+    global _budget_spent
+    _budget_spent = True
     raise _Budget
 
 
@@ -361,6 +368,8 @@ def _import(module: str) -> tuple[str, Any]:
 
 def _call(fn: Callable[..., Any], args: tuple, kwargs: dict, budget_s: float) -> tuple[str, Any]:
     """Run one call with ``ITIMER_PROF`` (process CPU time) armed for ``budget_s`` seconds."""
+    global _budget_spent
+    _budget_spent = False
     started = time.process_time()
     try:
         try:
@@ -371,7 +380,9 @@ def _call(fn: Callable[..., Any], args: tuple, kwargs: dict, budget_s: float) ->
     except _Budget:
         return "timeout", time.process_time() - started
     except Exception as exc:  # noqa: BLE001 - forwarded to the caller
-        return "error", exc
+        return ("timeout", time.process_time() - started) if _budget_spent else ("error", exc)
+    if _budget_spent:
+        return "timeout", time.process_time() - started
     return "ok", result
 
 

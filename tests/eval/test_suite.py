@@ -18,7 +18,8 @@ from tests.helpers_run import tiny_config
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PREDICTION_FIELDS = {
-    "id", "prompt", "completion", "extracted", "gold", "correct", "symbolic_correct", "error_class", "length",
+    "id", "prompt", "completion", "extracted", "gold", "correct", "symbolic_correct", "grade_status", "error_class",
+    "length",
     "length_bucket", "truncated", "completion_tokens", "n_steps", "n_equations", "fraction_equations_correct",
     "first_wrong_step",
 }
@@ -39,6 +40,10 @@ def _check_common(metrics: dict, predictions: list[dict], workdir) -> None:
     assert all(set(p) == PREDICTION_FIELDS for p in predictions)
     assert len({p["id"] for p in predictions}) == len(predictions) == metrics["n"]
     assert metrics["error_classes"] == {c: sum(p["error_class"] == c for p in predictions) for c in ERROR_CLASSES}
+    assert metrics["grading"] == {
+        "timed_out": sum(p["grade_status"] == "timed out" for p in predictions),
+        "failed": sum(p["grade_status"] == "failed" for p in predictions),
+    }
     assert metrics["exact_match"] == pytest.approx(sum(p["correct"] for p in predictions) / len(predictions))
     assert metrics["symbolic_accuracy"] == pytest.approx(sum(p["symbolic_correct"] for p in predictions) / len(predictions))
     assert metrics["truncated_rate"] == pytest.approx(sum(p["truncated"] for p in predictions) / len(predictions))

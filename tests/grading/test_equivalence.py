@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -11,8 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from mathpe_jax.grading.equivalence import GradeResult, answers_match, grade, normalize_answer
+from mathpe_jax.grading.equivalence import (
+    GradeResult,
+    _plain_number,
+    _quick_status,
+    _verify_in_helper,
+    answers_match,
+    compare_answers,
+    grade,
+    grade_many,
+    normalize_answer,
+)
 from mathpe_jax.grading.extraction import extract_answer
+from mathpe_jax.grading.prediction import Completion, grade_texts
 
 # (prediction, gold, expected verdict)
 GSM8K_STYLE = [
@@ -154,6 +166,15 @@ MATH_STYLE = [
     ("\\$5.50", "5", False),
     ("1,000,000", "10^6", True),
     ("1,23", "123", False),
+    # inequalities against the sets they describe; several boxes; repeating decimals
+    ("x \\geq 5", "[5,\\infty)", True),
+    ("x > 5", "[5,\\infty)", False),
+    ("-2 \\le x \\le 7", "x \\in [-2,7]", True),
+    ("x < 3", "3", False),
+    ("\\boxed{1}\\boxed{2}", "\\{1,2\\}", True),
+    ("\\boxed{1}\\boxed{3}", "\\{1,2\\}", False),
+    ("0.\\overline{3}", "\\frac13", True),
+    ("0.\\overline{3}", "0.3", False),
 ]
 
 
@@ -190,6 +211,13 @@ def test_identical_strings_match_without_parsing() -> None:
         ("4 pi", "4 pi"),
         ("1,2", "1,2"),
         ("42.", "42"),
+        ("1,\\!000,\\!000", "1000000"),
+        ("0.\\overline{3}", "\\frac{1}{3}"),
+        ("0.1\\overline{6}", "\\frac{1}{6}"),
+        ("75°", "75^\\circ"),
+        ("25 percent", "25\\%"),
+        ("\\frac{1}{3} \\textbf{meters}", "\\frac{1}{3}"),
+        ("\\boxed{1}, \\boxed{2}", "1, 2"),
     ],
 )
 def test_normalize_answer(raw: str, normalized: str) -> None:
@@ -277,10 +305,90 @@ def math500(data_dir: Path) -> list[dict]:
 
 def test_math500_answers_match_themselves(math500: list[dict]) -> None:
     assert len(math500) == 500
-    assert all(answers_match(row["answer"], row["answer"]) for row in math500)
+    answers = [row["answer"] for row in math500]
+    assert all(r.symbolic_match for r in grade_many(answers, answers, "synthetic"))
 
 
-def test_math500_extracted_solution_answers_match(math500: list[dict]) -> None:
-    rows = math500
-    matched = sum(answers_match(extract_answer(row["solution"], "math") or "", row["answer"]) for row in rows)
-    assert matched >= 498
+def test_math500_reference_solutions_are_graded_right(math500: list[dict]) -> None:
+    results = grade_many([row["solution"] for row in math500], [row["answer"] for row in math500], "math")
+    assert [r.status for r in results] == ["correct"] * 500
+
+
+def test_gsm8k_reference_solutions_are_graded_right(data_dir: Path) -> None:
+    with (data_dir / "gsm8k" / "test.jsonl").open(encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    golds = [row["answer"].rsplit("#### ", 1)[1] for row in rows]
+    assert [r.status for r in grade_many([row["answer"] for row in rows], golds, "gsm8k")] == ["correct"] * 1319
+
+
+def test_plain_numbers_are_compared_as_math_verify_would(data_dir: Path) -> None:
+    """The parser-free path for plain numbers gives math-verify's verdict, on real MATH answers
+    and on rewritings of them (trailing zeros, scaled fractions, signs)."""
+    rows = [json.loads(line) for line in (data_dir / "math" / "train.jsonl").open(encoding="utf-8")]
+    numbers = sorted({n for n in (normalize_answer(r["answer"]) for r in rows) if _plain_number(n)})
+    assert len(numbers) > 1000
+    rng = random.Random(0)
+    pairs = [tuple(rng.sample(numbers, 2)) for _ in range(150)]
+    for n in rng.sample(numbers, 150):
+        value, kind = _plain_number(n)
+        if kind is None:
+            rewritten = f"{n}.0"
+        elif kind == "decimal":
+            rewritten = n + "0" if len(n.split(".")[1]) < 6 else n
+        else:
+            rewritten = f"\\frac{{{value.numerator * 3}}}{{{value.denominator * 3}}}"
+        pairs += [(n, rewritten), (n, "-" + rewritten if not rewritten.startswith("-") else rewritten[1:])]
+    checked = 0
+    for pred, gold in pairs:
+        quick = _quick_status(pred, gold)
+        if quick is not None:
+            checked += 1
+            assert quick == ("correct" if _verify_in_helper(pred, gold) else "wrong"), (pred, gold)
+    assert checked > 400
+
+
+def test_a_comparison_past_its_budget_is_reported_as_timed_out() -> None:
+    assert compare_answers("\\frac{1}{2}", "0.5") == "correct"  # warm helpers
+    assert compare_answers("9^{9^{9^{9}}}", "1", timeout_s=0.5) == "timed out"
+    result = grade("So $x = \\boxed{9^{9^{9^{9}}}}$.", "1", "math", timeout_s=0.5)
+    assert (result.status, result.symbolic_match, result.exact_match) == ("timed out", False, False)
+    (prediction,) = grade_texts(
+        [Completion("p/0", "q", "1", "So $x = \\boxed{9^{9^{9^{9}}}}$.", 12, True, 3, "short")], "math"
+    )
+    assert (prediction.grade_status, prediction.error_class) == ("timed out", "ungraded")
+
+
+def test_missing_and_non_string_answers() -> None:
+    assert compare_answers(None, "1") == "no answer"
+    assert answers_match(None, "1") is False
+    assert grade(None, "1", "math") == GradeResult(None, False, False, "no answer")
+    for bad in (5, b"5", 0.5):
+        with pytest.raises(TypeError, match=f"pred must be a str or None, got {type(bad).__name__}"):
+            answers_match(bad, "5")
+        with pytest.raises(TypeError, match=type(bad).__name__):
+            grade_many(["5", bad], ["5", "5"], "math")
+    with pytest.raises(TypeError, match="gold"):
+        compare_answers("5", None)
+    with pytest.raises(ValueError, match="2 completions but 1 gold"):
+        grade_many(["1", "2"], ["1"], "math")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param("\\text{" + "a" * 100_000, id="unclosed-text-100k"),
+        pytest.param(" " * 100_000 + "\\%", id="spaces-then-percent-100k"),
+        pytest.param("1 " + "ab " * 30_000, id="word-units-90k"),
+        pytest.param("\\boxed{" * 30_000, id="unclosed-boxes"),
+        pytest.param("$" * 100_001, id="dollars"),
+        pytest.param("\\(" * 50_000, id="unclosed-parens"),
+    ],
+)
+def test_normalisation_and_extraction_are_linear(answer: str) -> None:
+    """Work outside the helper has no budget, so it must be linear: each of these took a minute
+    with quadratic patterns."""
+    start = time.monotonic()
+    normalize_answer(answer)
+    extract_answer(answer, "math")
+    assert compare_answers(answer, "1", timeout_s=1.0) == "wrong"
+    assert time.monotonic() - start < 2.0

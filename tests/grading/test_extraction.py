@@ -57,6 +57,20 @@ def test_gsm8k(text: str, expected: str | None) -> None:
         ("The final answer is $\\frac{3}{4}$. I hope it is correct.", "\\frac{3}{4}"),
         ("Final Answer: The final answer is 12. I hope it is correct.", "12"),
         ("So the answer is $x^2+1$.", "x^2+1"),
+        ("The answer is $\\frac{3}{4}$, since both methods agree.", "\\frac{3}{4}"),
+        ("**Answer:** 42", "42"),
+        # several adjacent boxes are one list; "or" joins two spellings of one answer
+        ("So the values are $\\boxed{1}$, $\\boxed{4}$, and $\\boxed{-5}$.", "1, 4, -5"),
+        ("\\boxed{(2,2)}, \\boxed{(6,2)}", "(2,2), (6,2)"),
+        ("$d = \\boxed{15\\frac{39}{40}},$ or $\\boxed{\\frac{639}{40}}$ inches.", "\\frac{639}{40}"),
+        ("The distance is $\\boxed{125\\textnormal{ miles}}.$", "125\\textnormal{ miles}"),
+        # unboxed: the final sentence's last math expression, else its last number
+        ("Therefore $x \\geq 5$ is the solution.", "x \\geq 5"),
+        ("Answer \\( 9 \\)", "9"),
+        ("The length is $\\frac{1}{3} \\textbf{meters}$", "\\frac{1}{3} \\textbf{meters}"),
+        ("We have $a=2$ and $b=3$. So the probability is 28 percent.", "28\\%"),
+        ("An unclosed \\[ x &= 1 \\\\ so, putting this together,\n\\[\n764\n\\]", "764"),
+        ("First $x=4$ and then we", "x=4"),
         ("no answer given", None),
     ],
 )
