@@ -30,9 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from mathpe_jax.data.math_datasets import default_data_dir
-from mathpe_jax.grading import equivalence
-from mathpe_jax.grading.equivalence import compare_answers, grade_many
-from mathpe_jax.grading.timeout import HelperPool
+from mathpe_jax.grading.equivalence import (
+    DEFAULT_BUDGET_S,
+    compare_answers,
+    fresh_helpers,
+    grade_many,
+)
 
 LABELS = Path(__file__).resolve().parent.parent / "tests" / "grading" / "data"
 
@@ -53,7 +56,7 @@ def _rows(path: Path) -> list[dict]:
 
 def _ours(rows: list[dict], answers: bool) -> list[bool]:
     if answers:
-        with ThreadPoolExecutor(max_workers=equivalence._HELPERS.size) as threads:
+        with ThreadPoolExecutor(max_workers=4) as threads:
             return list(threads.map(lambda r: compare_answers(r["pred"], r["gold"]) == "correct", rows))
     verdicts = [False] * len(rows)
     for dataset in sorted({r["dataset"] for r in rows}):
@@ -111,15 +114,12 @@ def throughput(n: int, peer_n: int) -> dict[str, Any]:
     completions, golds = _math_workload(n)
     report: dict[str, Any] = {"n": len(completions), "peer_n": min(peer_n, len(completions))}
     for name, size in (("one_helper", 1), ("pool", None)):
-        helpers = _fresh_helpers(size)
-        try:
+        with fresh_helpers(size) as helpers:
             report[f"{name}_size"] = helpers.size
             report[f"{name}_answers_per_s"] = _rate(
                 f"mathpe_jax grade_many, {helpers.size} helper(s)", len(completions),
                 lambda: grade_many(completions, golds, "math"),
             )
-        finally:
-            _restore(helpers)
     k = report["peer_n"]
     report["math_verify_answers_per_s"] = _rate(
         "math-verify, one process", k, lambda: [_math_verify(f"${g}$", c) for c, g in zip(completions[:k], golds[:k])]
@@ -139,13 +139,10 @@ def load(threads: int, hogs: int, budget: float) -> dict[str, Any]:
         return status, time.monotonic() - start
 
     hog_processes = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(hogs)]
-    helpers = _fresh_helpers(None)
     try:
-        helpers.start()
-        with ThreadPoolExecutor(max_workers=threads) as pool:
+        with fresh_helpers(), ThreadPoolExecutor(max_workers=threads) as pool:
             loaded = list(pool.map(timed, pairs))
     finally:
-        _restore(helpers)
         for hog in hog_processes:
             hog.kill()
             hog.wait()
@@ -165,21 +162,6 @@ def load(threads: int, hogs: int, budget: float) -> dict[str, Any]:
     return report
 
 
-_saved: list[HelperPool] = []
-
-
-def _fresh_helpers(size: int | None) -> HelperPool:
-    """New helpers in place of the grader's own, until ``_restore``."""
-    _saved.append(equivalence._HELPERS)
-    equivalence._HELPERS = HelperPool(size=size, warm_up=equivalence._warm_up)
-    return equivalence._HELPERS
-
-
-def _restore(helpers: HelperPool) -> None:
-    helpers.shutdown()
-    equivalence._HELPERS = _saved.pop()
-
-
 def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -194,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     stress = sub.add_parser("load")
     stress.add_argument("--threads", type=int, default=16)
     stress.add_argument("--hogs", type=int, default=2, help="CPU-bound processes running meanwhile")
-    stress.add_argument("--budget", type=float, default=equivalence.DEFAULT_BUDGET_S, help="timeout_s per call")
+    stress.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S, help="timeout_s per call")
     args = parser.parse_args(argv)
     logging.getLogger("math_verify").setLevel(logging.ERROR)
     if args.mode == "labels":

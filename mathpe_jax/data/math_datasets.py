@@ -12,12 +12,13 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
-
-import datasets
+from typing import TYPE_CHECKING, Any
 
 from mathpe_jax.errors import UserError
 from mathpe_jax.hub import is_hub_id
+
+if TYPE_CHECKING:  # imported where rows are loaded: ``datasets`` takes seconds to import
+    import datasets
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,10 +101,14 @@ def _local_rows(fmt: RowFormat, path: Path) -> datasets.Dataset:
                 raise MalformedDataset(f"{path}:{number}: not valid JSON ({err.msg})") from None
             except ValueError as err:
                 raise MalformedDataset(f"{path}:{number}: {err}") from None
+    import datasets
+
     return datasets.load_dataset("json", data_files=str(path), split="train")
 
 
 def _hub_rows(fmt: RowFormat, source: str, split: str) -> datasets.Dataset:
+    import datasets
+
     hub_id, _, config = source.partition(":")
     rows = datasets.load_dataset(hub_id, config or fmt.hub_configs.get(hub_id), split=split)
     missing = [field for field in fmt.fields if field not in rows.column_names]

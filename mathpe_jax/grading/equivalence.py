@@ -65,10 +65,11 @@ normalisation is linear in the length, so no input can stall the caller.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
@@ -86,6 +87,7 @@ __all__ = [
     "GradeResult",
     "answers_match",
     "compare_answers",
+    "fresh_helpers",
     "grade",
     "grade_many",
     "normalize_answer",
@@ -291,6 +293,21 @@ def _warm_up() -> None:
 
 
 _HELPERS = HelperPool(warm_up=_warm_up)
+
+
+@contextlib.contextmanager
+def fresh_helpers(size: int | None = None) -> Iterator[HelperPool]:
+    """Grade with ``size`` new helpers (empty caches) inside the block, started at once and ready
+    when it begins; the grader's own helpers come back afterwards. For measuring the grader
+    under chosen conditions (a load test, a one-process throughput figure)."""
+    global _HELPERS
+    previous, _HELPERS = _HELPERS, HelperPool(size=size, warm_up=_warm_up)
+    try:
+        _HELPERS.start()
+        yield _HELPERS
+    finally:
+        _HELPERS.shutdown()
+        _HELPERS = previous
 
 
 @functools.cache

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tensorboardX import SummaryWriter
-
 
 class MetricsLog:
     """Appends one JSON object per logged step to ``metrics.jsonl`` and mirrors scalars to TensorBoard.
@@ -23,6 +21,10 @@ class MetricsLog:
         if self.path.exists():
             keep = [line for line in self.path.read_text().splitlines() if line and json.loads(line)["step"] <= resume_step]
             self.path.write_text("".join(line + "\n" for line in keep))
+        # Imported here, not at the top: tensorboardX imports torch when it is installed (seconds),
+        # which every command that never trains (eval, solve, a refused config) would pay.
+        from tensorboardX import SummaryWriter
+
         self.writer = SummaryWriter(str(Path(workdir) / "tensorboard"))
 
     def write(self, step: int, scalars: dict[str, float]) -> None:

@@ -5,7 +5,6 @@ from pathlib import Path
 import datasets
 import pytest
 
-from mathpe_jax.data import math_datasets
 from mathpe_jax.data.math_datasets import default_data_dir, load_problems
 from mathpe_jax.data.tasks import task_class
 from mathpe_jax.data.tasks.gsm8k import gsm8k_answer
@@ -131,7 +130,7 @@ def test_hub_ids_go_to_load_dataset_with_their_config(monkeypatch):
         calls.append((path, config, split))
         return datasets.Dataset.from_list([gsm8k if "gsm8k" in path else math500] * 3)
 
-    monkeypatch.setattr(math_datasets.datasets, "load_dataset", fake_load)
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
     assert [p.answer for p in _load("gsm8k", "test", "openai/gsm8k", limit=2)] == ["1000", "1000"]
     problem = _load("math", "test", "HuggingFaceH4/MATH-500")[0]
     assert (problem.id, problem.answer, problem.meta) == (
@@ -149,7 +148,7 @@ def test_hub_ids_go_to_load_dataset_with_their_config(monkeypatch):
 
 def test_hub_dataset_with_other_fields_is_named(monkeypatch):
     monkeypatch.setattr(
-        math_datasets.datasets,
+        datasets,
         "load_dataset",
         lambda *a, **k: datasets.Dataset.from_list([{"problem": "p", "type": "Algebra"}]),
     )

@@ -4,14 +4,15 @@ verdict equals the one reached on a quiet machine, with no call past its budget 
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from mathpe_jax.grading import equivalence
-from mathpe_jax.grading.equivalence import compare_answers, grade_many
-from mathpe_jax.grading.timeout import HARD_STOP_GRACE_S, HelperPool
+from mathpe_jax.grading.equivalence import compare_answers, fresh_helpers, grade_many
+from mathpe_jax.grading.timeout import HARD_STOP_GRACE_S
 
 # Ordinary answers that need the parser (not identical once normalised, not two integers).
 PAIRS = [
@@ -33,10 +34,6 @@ PAIRS = [
     ("x \\geq 5", "[5,\\infty)"),
 ]
 BUDGET_S = 5.0  # the default, as in evaluation
-
-
-def _hog() -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
 
 
 def _timed(pair: tuple[str, str]) -> tuple[str, float]:
@@ -71,18 +68,14 @@ def test_grade_many_under_load_matches_the_quiet_verdicts() -> None:
     assert {r.status for r in quiet} == {"correct", "wrong"}
 
 
-class _loaded:
+@contextlib.contextmanager
+def _loaded() -> Iterator[None]:
     """Two CPU-bound processes, and fresh grading helpers started (and ready) under their load."""
-
-    def __enter__(self) -> None:
-        self._hogs = [_hog(), _hog()]
-        self._previous = equivalence._HELPERS
-        self._helpers = equivalence._HELPERS = HelperPool(warm_up=equivalence._warm_up)
-        self._helpers.start()
-
-    def __exit__(self, *exc: object) -> None:
-        equivalence._HELPERS = self._previous
-        self._helpers.shutdown()
-        for hog in self._hogs:
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        with fresh_helpers():
+            yield
+    finally:
+        for hog in hogs:
             hog.kill()
             hog.wait()
