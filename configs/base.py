@@ -4,7 +4,7 @@ All six PE configs share this model size, task and training budget, so they diff
 positional encoding alone. Override any field on the command line, e.g. ``--config.train.steps=200``.
 """
 
-from ml_collections import ConfigDict
+from ml_collections import ConfigDict, config_dict
 
 
 def get_config() -> ConfigDict:
@@ -31,9 +31,16 @@ def get_config() -> ConfigDict:
 
     c.task = ConfigDict()
     c.task.name = "addition"
-    c.task.reverse = True
+    # Unset: addition and multiplication write numbers least-significant digit first; True/False
+    # chooses. copy and reverse refuse the key (the reversed string is task.name=reverse).
+    c.task.reverse = config_dict.placeholder(bool)
     c.task.train_lengths = (1, 5)  # inclusive range
     c.task.test_lengths = (6, 7, 8)  # out of distribution
+    # Fixes the test problems apart from c.seed, so runs with different seeds face the same ones.
+    c.task.test_seed = 0
+    # addition/multiplication: draw the two operand lengths independently in training, and
+    # evaluate a grid over (first, second) operand length.
+    c.task.unequal_operands = False
     c.task.bos = True
     # Text datasets (task.name "gsm8k" or "math") only:
     c.task.source = ""  # directory holding <name>/<split>.jsonl, or a hub id; "" = ../shared/data

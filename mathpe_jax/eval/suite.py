@@ -8,7 +8,8 @@ variant). The task (``EvalSpec.task``) supplies the test problems, prompts, grad
 buckets; this module never asks for a task by name.
 
 A synthetic task reports accuracy in and out of the training length range and per operand length
-(``length_generalization``); a text dataset (the first ``limit`` test problems) reports accuracy
+(``eval.lengths``: with overlap with training and digit scores per length, and an operand-length
+grid for a task trained on unequal operands); a text dataset (the first ``limit`` test problems) reports accuracy
 per problem-length tertile of question tokens and, where the task has them, robustness. Both add
 the pooled accuracy, truncation rate, error classes, step statistics, attention statistics and
 efficiency figures.
@@ -34,7 +35,7 @@ from mathpe_jax.data.tokenizer import Tokenizer
 from mathpe_jax.eval.attention.probe import analyse_attention, spread
 from mathpe_jax.eval.efficiency import efficiency_report
 from mathpe_jax.eval.generation import DecodeTiming, Generation, generate
-from mathpe_jax.eval.lengths import accuracy_by, length_report
+from mathpe_jax.eval.lengths import accuracy_by, length_report, operand_grid
 from mathpe_jax.eval.metrics import summarize, write_predictions
 from mathpe_jax.eval.robustness.report import make_variants, robustness_report
 from mathpe_jax.eval.spec import EvalSpec
@@ -42,9 +43,10 @@ from mathpe_jax.grading.prediction import Completion, Prediction
 from mathpe_jax.model.transformer import Decoder
 from mathpe_jax.progress import format_seconds
 
-__all__ = ["ATTENTION_EXAMPLES", "PREDICTIONS", "ROBUSTNESS_PREDICTIONS", "EvalSpec", "evaluate"]
+__all__ = ["ATTENTION_EXAMPLES", "GRID_PREDICTIONS", "PREDICTIONS", "ROBUSTNESS_PREDICTIONS", "EvalSpec", "evaluate"]
 
 PREDICTIONS = "predictions.jsonl"
+GRID_PREDICTIONS = "grid_predictions.jsonl"  # a synthetic task's operand-grid cells, when it has them
 ROBUSTNESS_PREDICTIONS = "robustness_predictions.jsonl"
 # Examples whose attention is analysed, evenly spread over the evaluation set.
 ATTENTION_EXAMPLES = 8
@@ -97,17 +99,23 @@ def _common_metrics(
 
 
 def _evaluate_synthetic(model: Decoder, tokenizer: Tokenizer, spec: EvalSpec, out_dir: Path) -> dict[str, Any]:
-    """Every length's fixed test set, decoded together; each answer gets the budget its length had
-    alone (longest target + 2 tokens), so a longer shared budget changes no verdict."""
+    """Every length's fixed test set and, where the task has one, every operand-grid cell's,
+    decoded together; each answer gets the budget its own set had alone (longest target + 2
+    tokens), so a longer shared budget changes no verdict. The pooled figures and the length
+    report cover the per-length sets; the grid (``grid``) is reported apart, its predictions in
+    ``grid_predictions.jsonl``."""
     task: SyntheticTask = spec.task
     lengths = task.eval_lengths()
+    sets = [(f"{task.name}/{n}", task.test_examples(n, spec.examples_per_length)) for n in lengths]
+    pairs = task.grid_pairs()
+    sets += [(f"{task.name}/{a}x{b}", task.grid_examples(a, b, spec.examples_per_length)) for a, b in pairs]
     examples = []
-    for n in lengths:
-        subset = task.test_examples(n, spec.examples_per_length)
+    for prefix, subset in sets:
         budget = max((len(tokenizer.encode(task.target(e))) for e in subset), default=0) + 2
-        examples += [(f"{task.name}/{n}/{k}", e, budget) for k, e in enumerate(subset)]
+        examples += [(f"{prefix}/{k}", e, budget) for k, e in enumerate(subset)]
+    overlap = {n: task.overlap(n) for n in lengths}
     if not examples:
-        return length_report([], lengths, task.train_lengths)
+        return length_report([], lengths, task.train_lengths, overlap, task.digit_answers)
     texts = [task.prompt(e.prompt, spec.prompt_template) for _, e, _ in examples]
     prompts = [encode_prompt(tokenizer, text, template=spec.prompt_template, bos=task.bos) for text in texts]
     generation = generate(
@@ -135,12 +143,19 @@ def _evaluate_synthetic(model: Decoder, tokenizer: Tokenizer, spec: EvalSpec, ou
                 length_bucket=task.length_bucket(example.length),
             )
         )
-    predictions = task.grade(completions)
+    graded = task.grade(completions)
+    split = len(lengths) * spec.examples_per_length
+    predictions, grid_predictions = graded[:split], graded[split:]
     if _chief():
         write_predictions(out_dir / PREDICTIONS, predictions)
-    result = length_report(predictions, lengths, task.train_lengths)
+        if pairs:
+            write_predictions(out_dir / GRID_PREDICTIONS, grid_predictions)
+    result = length_report(predictions, lengths, task.train_lengths, overlap, task.digit_answers)
+    if pairs:
+        operands = [e.operands for _, e, _ in examples[split:]]
+        result["grid"] = operand_grid(grid_predictions, operands, pairs)
     result |= _common_metrics(
-        model, tokenizer, out_dir, sequences, predictions, generation.timing,
+        model, tokenizer, out_dir, sequences[:split], predictions, generation.timing,
         first_key_is_bos=_starts_with_bos(tokenizer, prompts), reasoning=task.step_answers,
     )
     _log_headline(task.name, result)

@@ -15,11 +15,13 @@ from mathpe_jax.data.tasks.expression import Expression
 from mathpe_jax.data.tasks.gsm8k import GSM8K
 from mathpe_jax.data.tasks.math import MATH
 from mathpe_jax.data.tasks.multiplication import Multiplication
+from mathpe_jax.data.tasks.reverse import Reverse
 
 TASKS: dict[str, type[Task]] = {
     Addition.name: Addition,
     Multiplication.name: Multiplication,
     Copy.name: Copy,
+    Reverse.name: Reverse,
     Expression.name: Expression,
     GSM8K.name: GSM8K,
     MATH.name: MATH,

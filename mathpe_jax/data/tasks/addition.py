@@ -1,23 +1,31 @@
-"""Addition: ``a+b=`` -> ``a+b``, both operands with ``length`` digits."""
+"""Addition: ``a+b=`` -> ``a+b``, both operands with ``length`` digits (or, with
+``task.unequal_operands``, each with its own length in training; see ``OperandTask``)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from mathpe_jax.data.tasks.synthetic import Example, SyntheticTask, number, write
+from mathpe_jax.data.tasks.synthetic import OperandTask, numbers_with
 
 
-class Addition(SyntheticTask):
+class Addition(OperandTask):
     """``reverse`` writes every number least-significant digit first, the order in which carries
     are produced."""
 
     name = "addition"
-    reversible = True
+    symbol = "+"
 
     @staticmethod
-    def generate(rng: np.random.Generator, length: int, reverse: bool) -> Example:
-        a, b = number(rng, length), number(rng, length)
-        return Example(f"{write(a, reverse)}+{write(b, reverse)}=", write(a + b, reverse), length)
+    def apply(a: int, b: int) -> int:
+        return a + b
+
+    @classmethod
+    def operand_lengths(cls, rng: np.random.Generator, length: int) -> tuple[int, int]:
+        del rng
+        return length, length
+
+    def prompt_space(self, length: int) -> int:
+        return numbers_with(length) ** 2
 
     @staticmethod
     def longest(length: int) -> int:

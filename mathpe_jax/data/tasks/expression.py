@@ -28,6 +28,11 @@ def _render(terms: list[int], ops: list[str]) -> str:
 class Expression(SyntheticTask):
     name = "expression"
     step_answers = True
+    digit_answers = False  # a chain of rewrites, not one digit string
+
+    def prompt_space(self, length: int) -> int:
+        """``length`` one-digit operands and ``length - 1`` operators out of three."""
+        return 10**length * 3 ** (length - 1)
 
     @staticmethod
     def generate(rng: np.random.Generator, length: int, reverse: bool) -> Example:

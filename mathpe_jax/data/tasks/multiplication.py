@@ -1,21 +1,28 @@
-"""Multiplication: ``a*b=`` -> ``a*b`` with a ``length``-digit ``a`` and a one- to ``length``-digit ``b``."""
+"""Multiplication: ``a*b=`` -> ``a*b`` with a ``length``-digit ``a`` and a one- to ``length``-digit ``b``
+(or, with ``task.unequal_operands``, each with its own length in training; see ``OperandTask``)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from mathpe_jax.data.tasks.synthetic import Example, SyntheticTask, number, write
+from mathpe_jax.data.tasks.synthetic import OperandTask, numbers_with
 
 
-class Multiplication(SyntheticTask):
+class Multiplication(OperandTask):
     name = "multiplication"
-    reversible = True
+    symbol = "*"
 
     @staticmethod
-    def generate(rng: np.random.Generator, length: int, reverse: bool) -> Example:
-        a = number(rng, length)
-        b = number(rng, int(rng.integers(1, length + 1)))
-        return Example(f"{write(a, reverse)}*{write(b, reverse)}=", write(a * b, reverse), length)
+    def apply(a: int, b: int) -> int:
+        return a * b
+
+    @classmethod
+    def operand_lengths(cls, rng: np.random.Generator, length: int) -> tuple[int, int]:
+        return length, int(rng.integers(1, length + 1))
+
+    def prompt_space(self, length: int) -> int:
+        """A ``length``-digit ``a`` times any ``b`` of one to ``length`` digits (10**length of them)."""
+        return numbers_with(length) * 10**length
 
     @staticmethod
     def longest(length: int) -> int:

@@ -3,7 +3,18 @@
 A synthetic task maps a length (operand digits, string length, or operand count) and a NumPy
 generator to one ``Example``. Everything is deterministic given a seed: training batch ``step`` is
 drawn from (seed, step) alone, so a resumed run sees exactly the batches it would have seen without
-the interruption, with no iterator state to checkpoint; each test length has its own fixed set.
+the interruption, with no iterator state to checkpoint. Test sets are drawn from ``task.test_seed``
+(default 0), never from the run's training seed, so runs that differ only in ``config.seed`` are
+scored on the same problems; each test length has its own fixed set.
+
+Overlap with training: every training length is drawn uniformly over all its prompts, so the
+training distribution can produce every prompt of a length inside ``task.train_lengths`` and none
+of a length beyond it. Excluding training prompts from an in-range test set is therefore impossible
+(at length 1 addition has only 100 prompts, and a run sees them all), and a test length beyond the
+range is disjoint from training by construction. Rather than pretend otherwise, the length report
+states for each length ``possible_in_training`` (whether training can produce its test prompts; then
+it can produce all of them) and ``prompt_space`` (how many distinct prompts the test set is drawn
+from; None where unknown), so a reader can tell recall of a small space from generalization.
 
 Grading: a synthetic answer is the whole completion up to EOS. Three verdicts:
 
@@ -33,8 +44,9 @@ from mathpe_jax.grading.extraction import extract_answer
 from mathpe_jax.grading.prediction import Completion, Prediction, audit_fields
 from mathpe_jax.grading.steps import EquationCheck, StepEquation, evaluate_arithmetic
 
-# Stream ids keep training batches and test sets disjoint draws from the same seed.
-TRAIN_STREAM, EVAL_STREAM = 0, 1
+# Stream ids keep training batches, per-length test sets and operand-grid cells apart even where
+# the training seed and the test seed are equal.
+TRAIN_STREAM, EVAL_STREAM, GRID_STREAM = 0, 1, 2
 _DIGITS = re.compile(r"\d+")
 
 
@@ -43,12 +55,18 @@ class Example:
     prompt: str
     answer: str
     length: int  # the task's length measure (operand digits, characters, operands)
+    operands: tuple[int, ...] | None = None  # each operand's digit count, where the task has operands
 
 
 def number(rng: np.random.Generator, digits: int) -> int:
     """A uniformly drawn integer with exactly ``digits`` digits (0 allowed for one digit)."""
     low = 0 if digits == 1 else 10 ** (digits - 1)
     return int(rng.integers(low, 10**digits))
+
+
+def numbers_with(digits: int) -> int:
+    """How many integers ``number`` can draw at ``digits``: the size of one operand's space."""
+    return 10 if digits == 1 else 9 * 10 ** (digits - 1)
 
 
 def write(n: int, reverse: bool) -> str:
@@ -64,12 +82,20 @@ class SyntheticTask(Task):
     reversible: ClassVar[bool] = False
     #: Answers are checked as arithmetic chains (``prompt = answer``, or steps).
     arithmetic: ClassVar[bool] = True
+    #: Answers are digit strings, so the length report scores them digit by digit.
+    digit_answers: ClassVar[bool] = True
+    #: Two operands whose lengths ``task.unequal_operands`` may draw apart (``OperandTask``).
+    two_operands: ClassVar[bool] = False
 
     def __init__(self, task_cfg: Mapping[str, Any], seed: int = 0):
         super().__init__(task_cfg, seed)
-        self.reverse = bool(task_cfg.get("reverse", False))
+        # Unset (None), a reversible task writes its numbers least-significant digit first, the
+        # order in which carries are produced; a task without numbers ignores the key.
+        reverse = task_cfg.get("reverse")
+        self.reverse = self.reversible and (reverse is None or bool(reverse))
         self.train_lengths: tuple[int, int] = tuple(task_cfg["train_lengths"])
         self.test_lengths: tuple[int, ...] = tuple(task_cfg["test_lengths"])
+        self.test_seed = int(task_cfg.get("test_seed", 0))  # configs saved before the key read 0
 
     # -- what a subclass defines -------------------------------------------------------------------
     @staticmethod
@@ -86,6 +112,12 @@ class SyntheticTask(Task):
         """The part of an answer that states its number (None: the task has none)."""
         return answer.strip()
 
+    def prompt_space(self, length: int) -> int | None:
+        """How many distinct prompts the test set at ``length`` is drawn from (None: not known),
+        so a report can tell a small space that training covers from a large one."""
+        del length
+        return None
+
     # -- configuration -----------------------------------------------------------------------------
     @classmethod
     def check_config(cls, task_cfg: Mapping[str, Any], model_max_len: int | None) -> None:
@@ -95,6 +127,16 @@ class SyntheticTask(Task):
         test = tuple(task_cfg["test_lengths"])
         if not all(isinstance(n, int) and n >= 1 for n in test):
             raise config_error("test_lengths", test, "lengths must be integers >= 1")
+        test_seed = task_cfg.get("test_seed", 0)
+        if isinstance(test_seed, bool) or not isinstance(test_seed, int) or test_seed < 0:
+            raise config_error("test_seed", test_seed, "must be an integer >= 0 (it alone fixes the test problems, "
+                               "so runs with different config.seed are scored on the same ones)")
+        unequal = task_cfg.get("unequal_operands", False)
+        if not isinstance(unequal, bool):
+            raise config_error("unequal_operands", unequal, "must be True or False")
+        if unequal and not cls.two_operands:
+            raise config_error("unequal_operands", unequal, f"{cls.name} has no two operands to draw lengths for; "
+                               "only addition and multiplication do")
         inside = [n for n in test if n <= train[1]]
         if inside:
             raise config_error("test_lengths", test, f"length {inside[0]} is not beyond task.train_lengths={train}; "
@@ -118,13 +160,28 @@ class SyntheticTask(Task):
         return self.sample(list(range(lo, hi + 1)), batch, (self.seed, TRAIN_STREAM, step))
 
     def test_examples(self, length: int, count: int) -> list[Example]:
-        """The fixed test set of one length."""
-        return self.sample([length], count, (self.seed, EVAL_STREAM, length))
+        """The fixed test set of one length: a function of (test_seed, length), not of the
+        training seed, so every run of a comparison is scored on the same problems."""
+        return self.sample([length], count, (self.test_seed, EVAL_STREAM, length))
 
     def eval_lengths(self) -> list[int]:
         """Every training length and every test length, ascending."""
         lo, hi = self.train_lengths
         return sorted({*range(lo, hi + 1), *self.test_lengths})
+
+    def in_training_range(self, length: int) -> bool:
+        lo, hi = self.train_lengths
+        return lo <= length <= hi
+
+    def overlap(self, length: int) -> dict[str, Any]:
+        """What training can have shown of the test set at ``length`` (see the module docstring):
+        ``{"prompt_space", "possible_in_training"}``."""
+        return {"prompt_space": self.prompt_space(length), "possible_in_training": self.in_training_range(length)}
+
+    def grid_pairs(self) -> list[tuple[int, int]]:
+        """The (first, second) operand lengths evaluated as a grid; none unless the task trains
+        on operands of unequal length (``OperandTask``)."""
+        return []
 
     def prompt(self, question: str, template: str | None = None) -> str:
         """A synthetic prompt is shown as it is: templates are for text datasets."""
@@ -140,7 +197,7 @@ class SyntheticTask(Task):
     # -- grading -----------------------------------------------------------------------------------
     def as_written(self, text: str) -> str:
         """``text`` with every number read back in the usual digit order."""
-        if self.reverse and self.reversible:
+        if self.reverse:
             return _DIGITS.sub(lambda m: m.group()[::-1], text)
         return text
 
@@ -190,6 +247,71 @@ class SyntheticTask(Task):
             completion_tokens=c.completion_tokens,
             **audit_fields(audit),
         )
+
+
+class OperandTask(SyntheticTask):
+    """A binary operation ``a<symbol>b=`` on two integers whose digit counts are chosen apart.
+
+    By default a problem's operand lengths follow from its length (``operand_lengths``). With
+    ``task.unequal_operands`` each training example draws the two lengths independently from the
+    training range, and evaluation adds a grid over (first, second) operand lengths, because a
+    model trained only on equal lengths can fail on mixed ones for reasons a per-length score
+    hides (aligning digits of different magnitude). The per-length test sets stay as they are, so
+    their scores compare with runs trained on equal lengths. A problem's length is its longer
+    operand's digit count.
+    """
+
+    reversible = True
+    two_operands = True
+    #: The operator as written in the prompt.
+    symbol: ClassVar[str]
+
+    def __init__(self, task_cfg: Mapping[str, Any], seed: int = 0):
+        super().__init__(task_cfg, seed)
+        self.unequal_operands = bool(task_cfg.get("unequal_operands", False))
+
+    @staticmethod
+    @abc.abstractmethod
+    def apply(a: int, b: int) -> int:
+        """The operation's value."""
+
+    @classmethod
+    @abc.abstractmethod
+    def operand_lengths(cls, rng: np.random.Generator, length: int) -> tuple[int, int]:
+        """The two operands' digit counts of a problem at ``length``, drawn from ``rng`` if they vary."""
+
+    @classmethod
+    def pair(cls, rng: np.random.Generator, len_a: int, len_b: int, reverse: bool) -> Example:
+        """One problem with a ``len_a``-digit first and a ``len_b``-digit second operand."""
+        a, b = number(rng, len_a), number(rng, len_b)
+        prompt = f"{write(a, reverse)}{cls.symbol}{write(b, reverse)}="
+        return Example(prompt, write(cls.apply(a, b), reverse), max(len_a, len_b), (len_a, len_b))
+
+    @classmethod
+    def generate(cls, rng: np.random.Generator, length: int, reverse: bool) -> Example:
+        return cls.pair(rng, *cls.operand_lengths(rng, length), reverse)
+
+    def train_examples(self, batch: int, step: int) -> list[Example]:
+        """With ``unequal_operands``, both operand lengths drawn independently from the training
+        range; otherwise as every synthetic task. Either way a function of (seed, step) only."""
+        if not self.unequal_operands:
+            return super().train_examples(batch, step)
+        lo, hi = self.train_lengths
+        rng = np.random.default_rng((self.seed, TRAIN_STREAM, step))
+        lengths = rng.integers(lo, hi + 1, size=(batch, 2))
+        return [self.pair(rng, int(a), int(b), self.reverse) for a, b in lengths]
+
+    def grid_pairs(self) -> list[tuple[int, int]]:
+        """Every (first, second) pair of evaluated lengths, when training mixes operand lengths."""
+        if not self.unequal_operands:
+            return []
+        lengths = self.eval_lengths()
+        return [(a, b) for a in lengths for b in lengths]
+
+    def grid_examples(self, len_a: int, len_b: int, count: int) -> list[Example]:
+        """The fixed test set of one grid cell, a function of (test_seed, len_a, len_b)."""
+        rng = np.random.default_rng((self.test_seed, GRID_STREAM, len_a, len_b))
+        return [self.pair(rng, len_a, len_b, self.reverse) for _ in range(count)]
 
 
 def check_chain(terms: Sequence[str]) -> EquationCheck:
