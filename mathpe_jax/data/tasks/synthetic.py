@@ -78,7 +78,7 @@ class SyntheticTask(Task):
 
     kind = "synthetic"
     answer_style = "synthetic"
-    #: ``task.reverse`` writes this task's numbers least-significant digit first.
+    #: This task's numbers are written least-significant digit first unless ``task.reverse=False``.
     reversible: ClassVar[bool] = False
     #: Answers are checked as arithmetic chains (``prompt = answer``, or steps).
     arithmetic: ClassVar[bool] = True
@@ -169,14 +169,11 @@ class SyntheticTask(Task):
         lo, hi = self.train_lengths
         return sorted({*range(lo, hi + 1), *self.test_lengths})
 
-    def in_training_range(self, length: int) -> bool:
-        lo, hi = self.train_lengths
-        return lo <= length <= hi
-
     def overlap(self, length: int) -> dict[str, Any]:
         """What training can have shown of the test set at ``length`` (see the module docstring):
         ``{"prompt_space", "possible_in_training"}``."""
-        return {"prompt_space": self.prompt_space(length), "possible_in_training": self.in_training_range(length)}
+        lo, hi = self.train_lengths
+        return {"prompt_space": self.prompt_space(length), "possible_in_training": lo <= length <= hi}
 
     def grid_pairs(self) -> list[tuple[int, int]]:
         """The (first, second) operand lengths evaluated as a grid; none unless the task trains
