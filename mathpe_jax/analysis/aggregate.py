@@ -1,0 +1,117 @@
+"""Run directories as records: what a sweep produced, found on disk and grouped for comparison.
+
+Only the files of the run-directory contract are read (``config.json``, ``results.json``,
+``predictions.jsonl``), with ``json`` directly: importing ``mathpe_jax.run`` would load JAX, and
+analysing a sweep on a laptop must not need it. A run is identified by its saved config, which is
+the config as run; ``results.json`` may come from an older evaluation and is taken as written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = ["CONFIG", "PREDICTIONS", "RESULTS", "Run", "find_runs", "group_runs"]
+
+CONFIG = "config.json"
+RESULTS = "results.json"
+PREDICTIONS = "predictions.jsonl"
+
+
+def _read_object(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; anything else is a one-line ValueError naming the file, so a
+    sweep with one broken run says which one instead of stopping on a parser trace."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: unreadable ({str(error).splitlines()[0]})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: expected a JSON object, found {type(value).__name__}")
+    return value
+
+
+def _field(config: dict[str, Any], path: Path, *keys: str) -> Any:
+    """``config[k0][k1]...``, or a one-line ValueError naming the file and the missing key."""
+    value: Any = config
+    for depth, key in enumerate(keys):
+        if not isinstance(value, dict) or key not in value:
+            raise ValueError(f"{path}: no {'.'.join(keys[: depth + 1])}")
+        value = value[key]
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One finished (or at least evaluated) run.
+
+    ``label`` names the arm of a comparison and defaults to the PE name, because the study compares
+    PEs; ``group`` is the config's own name (``config.name``, a sweep's label for a config file),
+    for sweeps where several configs share a PE. ``predictions`` is read on first use: a sweep's
+    summary tables need only ``results.json``, and prediction files can be large.
+    """
+
+    path: Path
+    label: str
+    group: str | None
+    seed: int | None
+    task: str
+    config: dict[str, Any] = dataclasses.field(repr=False, compare=False)
+    results: dict[str, Any] = dataclasses.field(repr=False, compare=False)
+
+    @classmethod
+    def read(cls, path: str | Path, label: str | None = None) -> Run:
+        """The run in directory ``path`` (which must hold config.json and results.json)."""
+        path = Path(path)
+        config_path = path / CONFIG
+        if not config_path.is_file():
+            raise ValueError(f"{path}: has {RESULTS} but no {CONFIG}")
+        config = _read_object(config_path)
+        results = _read_object(path / RESULTS)
+        return cls(
+            path=path,
+            label=label if label is not None else str(_field(config, config_path, "model", "pe", "name")),
+            group=config.get("name"),
+            seed=config.get("seed"),
+            task=str(_field(config, config_path, "task", "name")),
+            config=config,
+            results=results,
+        )
+
+    @functools.cached_property
+    def predictions(self) -> list[dict[str, Any]]:
+        """The lines of ``predictions.jsonl``, one graded problem each, in evaluation order."""
+        path = self.path / PREDICTIONS
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no predictions (was this run evaluated?)")
+        lines = path.read_text(encoding="utf-8").splitlines()
+        predictions = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                predictions.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}:{number}: not JSON ({error.msg})") from None
+        return predictions
+
+
+def find_runs(root: str | Path) -> list[Run]:
+    """Every run directory at or under ``root``, sorted by path. A directory counts as a run once it
+    has ``results.json``; one still training (config only) is skipped, not an error."""
+    return [Run.read(results.parent) for results in sorted(Path(root).rglob(RESULTS))]
+
+
+def group_runs(runs: Iterable[Run], by: Literal["label", "group"] = "label") -> dict[str, list[Run]]:
+    """Runs by ``label`` (PE) or by ``group`` (config name), labels in sorted order and each group's
+    runs by seed then path, so that tables and pairings come out the same on every call."""
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(str(getattr(run, by)), []).append(run)
+    return {
+        key: sorted(members, key=lambda r: (r.seed is None, r.seed or 0, str(r.path)))
+        for key, members in sorted(groups.items())
+    }
