@@ -81,7 +81,10 @@ def test_synthetic_run_evaluated_by_eval_mode(tmp_path) -> None:
             "n": len(rows),
             "exact_match": pytest.approx(sum(p["correct"] for p in rows) / len(rows)),
             "symbolic_accuracy": pytest.approx(sum(p["symbolic_correct"] for p in rows) / len(rows)),
+            "prompt_space": entry["prompt_space"],
+            "possible_in_training": int(n) <= 2,  # trained on lengths 1-2
         }
+        assert entry["prompt_space"] > 0
     assert Counter(p["length_bucket"] for p in predictions) == {"in_distribution": 16, "out_of_distribution": 8}
     assert metrics["reasoning"]["mean_steps"] > 0  # expression answers are step chains
     assert metrics["attention"]["first_key_is_bos"] is True
