@@ -21,6 +21,21 @@ from mathpe_jax.pe import PositionalEncoding, build_pe
 
 ACTIVATION_AXES = ("batch", "length", "embed")
 
+#: Folded into the seed's key to give the PE its own stream. The shared layers draw
+#: ``fold_in(key, n)`` for n = 0, 1, 2, ... (one per initialised array), which never reaches this.
+PE_STREAM = 2**31 - 1
+
+
+def pe_rngs(rngs: nnx.Rngs) -> nnx.Rngs:
+    """The PE's random stream, derived from the root key of ``rngs`` without drawing from it.
+
+    Models that differ only in PE must start from the same shared weights for the same seed: if
+    the PE drew from the stream of the embedding, attention and MLP, a PE with parameters (T5,
+    DIET) would shift every later draw. Reading the root key (not the current count) also makes a
+    PE swapped in by ``Decoder.replace_pe`` equal to the one a fresh model with that seed gets.
+    """
+    return nnx.Rngs(params=jax.random.fold_in(rngs.params.key[...], PE_STREAM))
+
 
 def dense(cfg: ModelConfig, d_in: int, d_out: int, axes: tuple[str, str], rngs: nnx.Rngs, bias: bool = False):
     """A bias-free (by default) projection whose kernel ``[in, out]`` carries logical axis names."""
@@ -126,6 +141,7 @@ class Decoder(nnx.Module):
     """Token ids and explicit positions in, next-token logits out."""
 
     def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+        """``rngs`` initialises the shared layers; the PE draws from ``pe_rngs(rngs)``."""
         self.config = cfg
         self.embed = nnx.Embed(
             cfg.vocab_size,
@@ -135,16 +151,17 @@ class Decoder(nnx.Module):
             embedding_init=nnx.with_partitioning(nnx.initializers.normal(1.0), ("vocab", "embed")),
             rngs=rngs,
         )
-        self.pe = build_pe(cfg.pe_name, cfg.pe_dims, dict(cfg.pe_options), rngs)
+        self.pe = build_pe(cfg.pe_name, cfg.pe_dims, dict(cfg.pe_options), pe_rngs(rngs))
         self.layers = nnx.List([Block(cfg, rngs) for _ in range(cfg.num_layers)])
         self.final_norm = RMSNorm(cfg)
         self.lm_head = None if cfg.tie_embeddings else dense(cfg, cfg.width, cfg.vocab_size, ("embed", "vocab"), rngs)
 
     def replace_pe(self, name: str, options: dict, rngs: nnx.Rngs) -> None:
         """Swaps in another positional encoding (e.g. on a converted checkpoint); the new PE's own
-        parameters, if any, are freshly initialised."""
+        parameters, if any, are freshly initialised from the PE stream of ``rngs`` (the run's seed),
+        so they equal those of a fresh model with that seed and PE."""
         cfg = self.config.replace(pe_name=name, pe_options=tuple(sorted(options.items())))
-        self.pe = build_pe(name, cfg.pe_dims, options, rngs)
+        self.pe = build_pe(name, cfg.pe_dims, options, pe_rngs(rngs))
         self.config = cfg
 
     def __call__(

@@ -1,3 +1,4 @@
+import jax
 import numpy as np
 import pytest
 from flax import nnx
@@ -8,12 +9,29 @@ from tests.pe.helpers import make_pe, positions
 def test_abs_adds_pq_pk_product_shared_by_layers():
     pe = make_pe("diet", heads=4, layers=3, variant="abs", rank=5, max_len=32)
     p_q, p_k = np.asarray(pe.p_q[...], np.float64), np.asarray(pe.p_k[...], np.float64)
-    assert p_q.shape == p_k.shape == (4, 32, 5)
+    assert p_q.shape == p_k.shape == (1, 4, 32, 5)
     qp, kp = positions(2, 7, offset=3), positions(2, 10)
     bias = np.asarray(pe.bias(qp, kp, 0))
-    expected = np.einsum("htr,hsr->hts", p_q[:, qp[0]], p_k[:, kp[0]])
+    expected = np.einsum("htr,hsr->hts", p_q[0][:, qp[0]], p_k[0][:, kp[0]])
     np.testing.assert_allclose(bias[0], expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(bias, np.asarray(pe.bias(qp, kp, 2)))
+
+
+@pytest.mark.parametrize("shared, tables", [(True, 1), (False, 3)])
+def test_abs_share_across_layers_sets_the_number_of_tables(shared, tables):
+    pe = make_pe("diet", heads=4, layers=3, variant="abs", rank=5, max_len=32, share_across_layers=shared)
+    assert pe.p_q[...].shape == pe.p_k[...].shape == (tables, 4, 32, 5)
+    assert param_count(pe) == 2 * tables * 4 * 32 * 5
+
+
+def test_abs_per_layer_tables_give_each_layer_its_own_bias():
+    pe = make_pe("diet", heads=4, layers=3, variant="abs", rank=5, max_len=32, share_across_layers=False)
+    p_q, p_k = np.asarray(pe.p_q[...], np.float64), np.asarray(pe.p_k[...], np.float64)
+    qp, kp = positions(1, 7, offset=3), positions(1, 10)
+    for layer in range(3):
+        expected = np.einsum("htr,hsr->hts", p_q[layer][:, qp[0]], p_k[layer][:, kp[0]])
+        np.testing.assert_allclose(np.asarray(pe.bias(qp, kp, layer))[0], expected, rtol=1e-5, atol=1e-6)
+    assert not np.array_equal(np.asarray(pe.bias(qp, kp, 0)), np.asarray(pe.bias(qp, kp, 1)))
 
 
 def test_abs_clips_positions_beyond_the_table():
@@ -40,13 +58,11 @@ def test_rel_has_one_table_per_layer_and_clips_distance():
 def test_rel_shared_keeps_one_table():
     pe = make_pe("diet", layers=3, variant="rel", share_across_layers=True)
     assert pe.rel[...].shape[0] == 1
-    assert sum(x.size for x in jax_leaves(nnx.state(pe, nnx.Param))) == pe.rel[...].size
+    assert param_count(pe) == pe.rel[...].size
 
 
-def jax_leaves(tree):
-    import jax
-
-    return jax.tree.leaves(tree)
+def param_count(module: nnx.Module) -> int:
+    return sum(x.size for x in jax.tree.leaves(nnx.state(module, nnx.Param)))
 
 
 def test_unknown_variant_is_rejected():
