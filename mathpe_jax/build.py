@@ -30,6 +30,9 @@ from mathpe_jax.model.transformer import Decoder
 from mathpe_jax.parallel.sharding import create_sharded
 from mathpe_jax.pe import pe_class
 
+# The LoRA adapters' random stream, apart from the shared layers' and the PE's (model.transformer.PE_STREAM).
+LORA_STREAM = 2**31 - 2
+
 
 def make_task(config: ConfigDict) -> Task:
     """The run's task, seeded by ``config.seed`` (which fixes its training batches and test sets)."""
@@ -92,7 +95,10 @@ def build_model(config: ConfigDict, tokenizer: Tokenizer, mesh: jax.sharding.Mes
         model = create_sharded(lambda: Decoder(model_config, rngs=nnx.Rngs(config.seed)), mesh)
     adapters = lora_config(config)
     if adapters is not None:
-        lora.apply_lora(model, adapters, rngs=nnx.Rngs(config.seed))
+        # Adapters draw from a stream of their own: nnx.Rngs(config.seed) would hand them the keys
+        # that the embedding and the first projections were drawn with.
+        lora_rngs = nnx.Rngs(params=jax.random.fold_in(jax.random.key(config.seed), LORA_STREAM))
+        lora.apply_lora(model, adapters, rngs=lora_rngs)
     return model
 
 
