@@ -6,10 +6,20 @@ trains or loads a model, so it imports no JAX and runs wherever the files are co
 
 Public names: ``Run``, ``find_runs``, ``group_runs`` (``aggregate``); ``seed_summary``,
 ``mcnemar_paired``, ``paired_permutation``, ``holm``, ``rank_table``, ``compare_labels``
-(``stats``).
+(``stats``); ``accuracy_by_label``, ``accuracy_by_length``, ``operand_grid``, ``training_curves``,
+``error_classes``, ``grid_means``, ``label_colours`` (``plots``: one PNG per figure, Agg canvas).
 """
 
 from mathpe_jax.analysis.aggregate import Run, find_runs, group_runs
+from mathpe_jax.analysis.plots import (
+    accuracy_by_label,
+    accuracy_by_length,
+    error_classes,
+    grid_means,
+    label_colours,
+    operand_grid,
+    training_curves,
+)
 from mathpe_jax.analysis.stats import (
     compare_labels,
     holm,
@@ -21,12 +31,19 @@ from mathpe_jax.analysis.stats import (
 
 __all__ = [
     "Run",
+    "accuracy_by_label",
+    "accuracy_by_length",
     "compare_labels",
+    "error_classes",
     "find_runs",
+    "grid_means",
     "group_runs",
     "holm",
+    "label_colours",
     "mcnemar_paired",
+    "operand_grid",
     "paired_permutation",
     "rank_table",
     "seed_summary",
+    "training_curves",
 ]
