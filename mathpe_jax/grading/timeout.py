@@ -163,7 +163,8 @@ class _Worker:
 
 @dataclasses.dataclass(frozen=True)
 class _StartFailed:
-    """Put in the idle queue in place of a helper that could not start."""
+    """Put among the free helpers in place of one that could not start, so that every waiting caller
+    learns why."""
 
     error: BaseException
 
@@ -265,7 +266,7 @@ class HelperPool:
             self._ready.notify_all()
 
     def _start_worker(self) -> None:
-        """Start one helper; it joins the idle queue when it is ready (in a background thread)."""
+        """Start one helper; it joins the free helpers when it is ready (in a background thread)."""
 
         def start() -> None:
             try:

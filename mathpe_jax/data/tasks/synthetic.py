@@ -180,6 +180,12 @@ class SyntheticTask(Task):
         on operands of unequal length (``OperandTask``)."""
         return []
 
+    def grid_examples(self, len_a: int, len_b: int, count: int) -> list[Example]:
+        """The fixed test set of the grid cell (``len_a``, ``len_b``); a task without operands has
+        no grid (``grid_pairs`` is empty), so no cell holds examples."""
+        del len_a, len_b, count
+        return []
+
     def prompt(self, question: str, template: str | None = None) -> str:
         """A synthetic prompt is shown as it is: templates are for text datasets."""
         del template
