@@ -75,6 +75,7 @@ def get_config() -> ConfigDict:
 
     c.eval = ConfigDict()
     c.eval.examples_per_length = 256
+    c.eval.grid_examples = 32  # problems per operand-grid cell (task.unequal_operands only)
     c.eval.batch_size = 256
     c.eval.limit = 0  # text datasets: evaluate the first N test problems (0 = all)
     c.eval.max_new_tokens = 256  # text datasets: generation budget per problem

@@ -81,6 +81,7 @@ def validate(c: ConfigDict) -> None:
     _require(c.train.steps == 0 or c.train.warmup_steps <= c.train.steps, "train.warmup_steps", c.train.warmup_steps,
              f"must not exceed train.steps={c.train.steps} (the learning rate would never leave warm-up)")
     _positive_int(c, "eval.examples_per_length", allow_zero=True)
+    _positive_int(c, "eval.grid_examples", allow_zero=True)
     _positive_int(c, "eval.batch_size")
 
     _positive_int(c, "lora.rank", allow_zero=True)

@@ -13,13 +13,15 @@ from mathpe_jax.data.tasks import Task
 @dataclasses.dataclass(frozen=True)
 class EvalSpec:
     """``task`` supplies the test sets, prompts, grading and length buckets. ``examples_per_length``
-    sizes a synthetic task's test set per length; ``limit`` keeps a dataset's first test problems
+    sizes a synthetic task's test set per length and ``grid_examples`` its
+    operand-grid cells' (a grid has lengths squared cells); ``limit`` keeps a dataset's first test problems
     (0: all); ``max_new_tokens`` is a dataset problem's generation budget (a synthetic answer gets
     its length's longest target + 2); ``seed`` draws the robustness variants; ``template``
     overrides the task's prompt template (None: the task's own)."""
 
     task: Task
     examples_per_length: int = 256
+    grid_examples: int = 32
     limit: int = 0
     batch_size: int = 256
     max_new_tokens: int = 256
@@ -33,6 +35,7 @@ class EvalSpec:
         return cls(
             task=make_task(config),
             examples_per_length=e.examples_per_length,
+            grid_examples=e.grid_examples,
             limit=e.limit,
             batch_size=e.batch_size,
             max_new_tokens=e.max_new_tokens,

@@ -17,6 +17,7 @@ Positions are explicit integer arrays ``[batch, length]``; a negative position m
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -52,10 +53,40 @@ class PositionalEncoding(nnx.Module):
         del positions, layer
         return q, k
 
+    def coverage(self, trained: int, evaluated: int) -> dict[str, Any]:
+        """Which parts of this PE training reached, for a model trained on sequences of at most
+        ``trained`` positions (0 to trained - 1) and evaluated on up to ``evaluated``.
+
+        Returns ``{"learned": bool, "unit": str, "untrained": [ints], "summary": str}``: the units
+        (positions, table rows, distances, buckets) that evaluation meets and training never did.
+        Learned units there keep their initial values; fixed functions (sin/cos, rotations, slopes)
+        are merely evaluated at new arguments. This default describes a PE without learned position
+        parameters; PEs with tables override it.
+        """
+        unseen = list(range(trained, evaluated))
+        return {
+            "learned": False,
+            "unit": "position",
+            "untrained": unseen,
+            "summary": f"no learned position parameters; positions {span(unseen)} beyond training",
+        }
+
     def bias(self, q_positions: jax.Array, k_positions: jax.Array, layer: int) -> jax.Array | None:
         """Returns an additive logit bias ``[B, H, T, S]`` in float32, or None for no bias."""
         del q_positions, k_positions, layer
         return None
+
+
+def span(units: list[int]) -> str:
+    """``3-7`` for a run of integers, ``3-7, 9`` for several, ``none`` for no integer."""
+    if not units:
+        return "none"
+    runs, start = [], units[0]
+    for previous, current in zip(units, units[1:] + [None]):
+        if current != previous + 1:
+            runs.append(str(start) if start == previous else f"{start}-{previous}")
+            start = current
+    return ", ".join(runs)
 
 
 def relative_distance(q_positions: jax.Array, k_positions: jax.Array) -> jax.Array:

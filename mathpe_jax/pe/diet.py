@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import nnx
 
-from mathpe_jax.pe.base import PEDims, PositionalEncoding, relative_distance
+from mathpe_jax.pe.base import PEDims, PositionalEncoding, relative_distance, span
 
 VARIANTS = ("abs", "rel")
 
@@ -59,6 +59,19 @@ class DIET(PositionalEncoding):
                 jnp.zeros((tables, dims.num_heads, max_distance + 1), jnp.float32),
                 out_sharding=("layers", "heads", None),
             )
+
+    def coverage(self, trained, evaluated):
+        """ABS: table rows past the training positions are untrained (positions past ``max_len``
+        share the last row). REL: distances past the training length are untrained, up to
+        ``max_distance``, where all longer distances share one entry."""
+        if self.variant == "abs":
+            untrained = list(range(min(trained, self.max_len), min(evaluated, self.max_len)))
+            unit, limit = "row", f"positions past {self.max_len - 1} reuse row {self.max_len - 1}"
+        else:
+            untrained = list(range(min(trained, self.max_distance + 1), min(evaluated, self.max_distance + 1)))
+            unit, limit = "distance", f"distances past {self.max_distance} reuse entry {self.max_distance}"
+        return {"learned": True, "unit": unit, "untrained": untrained,
+                "summary": f"{unit}s {span(untrained)} never trained ({limit})"}
 
     def bias(self, q_positions, k_positions, layer):
         table = 0 if self.shared else layer

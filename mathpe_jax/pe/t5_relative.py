@@ -12,9 +12,10 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
-from mathpe_jax.pe.base import PEDims, PositionalEncoding, relative_distance
+from mathpe_jax.pe.base import PEDims, PositionalEncoding, relative_distance, span
 
 
 def causal_bucket(distance: jax.Array, num_buckets: int, max_distance: int) -> jax.Array:
@@ -40,6 +41,16 @@ class T5RelativeBias(PositionalEncoding):
         self.max_distance = max_distance
         table = nnx.initializers.normal(0.02)(rngs.params(), (num_buckets, dims.num_heads), jnp.float32)
         self.table = nnx.Param(table, out_sharding=(None, "heads"))
+
+    def coverage(self, trained, evaluated):
+        """Buckets that evaluation's distances (0 to evaluated - 1) reach and training's do not."""
+        def buckets(n: int) -> set[int]:
+            return {int(b) for b in np.asarray(causal_bucket(jnp.arange(n), self.num_buckets, self.max_distance))}
+
+        untrained = sorted(buckets(evaluated) - buckets(trained))
+        return {"learned": True, "unit": "bucket", "untrained": untrained,
+                "summary": f"buckets {span(untrained)} never trained (distances {trained}-{evaluated - 1} of evaluation)"
+                if untrained else "every bucket evaluation reaches was trained"}
 
     def bias(self, q_positions, k_positions, layer):
         del layer

@@ -1,0 +1,11 @@
+"""Multiplication swept over the six PEs, laptop size of ``multiplication.py`` (minutes per run on one core); see ``common.arithmetic_task``."""
+
+from ml_collections import ConfigDict
+
+from configs.experiments.common import PES, arithmetic_task
+
+SWEEP = PES
+
+
+def get_config(pe: str = "rope") -> ConfigDict:
+    return arithmetic_task("multiplication", pe, cpu=True)

@@ -1,0 +1,147 @@
+"""A sweep's plan: the runs that (config, seed) pairs make, their directories and their commands.
+
+A config is named as ``main`` takes it (``configs/rope.py`` or ``configs/experiments/copy_cpu.py:t5``).
+A file given without an argument whose module defines ``SWEEP`` (the experiment presets) stands for
+one config per entry, so ``configs/experiments/copy_cpu.py`` is the six-PE copy study. Each run goes
+to ``OUT/<config.name>/seed<k>``; the plan is recorded in ``OUT/sweep.json``, and a rerun of the
+sweep must plan the same command for every run it shares with the record (it may add runs), so a
+directory never mixes two studies under one name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mathpe_jax import cli
+from mathpe_jax.errors import UserError
+
+__all__ = ["MANIFEST", "PlannedRun", "expand_configs", "plan_runs", "read_plan", "record_plan"]
+
+MANIFEST = "sweep.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedRun:
+    """One run of a sweep: ``config`` as ``main`` takes it, the seed, the overrides, its directory."""
+
+    name: str  # the config's own name (config.name): the label of its arm in the report
+    config: str
+    seed: int
+    overrides: tuple[str, ...]
+    workdir: Path
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}/seed{self.seed}"
+
+    def arguments(self) -> list[str]:
+        """``main``'s arguments for this run (everything after ``python -m mathpe_jax.main``)."""
+        return [f"--config={self.config}", f"--workdir={self.workdir}", f"--config.seed={self.seed}", *self.overrides]
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "mathpe_jax.main", *self.arguments()]
+
+    def record(self) -> dict[str, Any]:
+        return {"config": self.config, "seed": self.seed, "overrides": list(self.overrides), "workdir": str(self.workdir)}
+
+
+def _sweep_entries(path: str) -> tuple[str, ...] | None:
+    """The ``SWEEP`` tuple of config file ``path``, or None when it has none."""
+    spec = importlib.util.spec_from_file_location(f"_mathpe_sweep_{Path(path).stem}", path)
+    if spec is None or spec.loader is None:
+        return None
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception:  # noqa: BLE001 - loading it again through cli gives the one-line error
+        return None
+    entries = getattr(module, "SWEEP", None)
+    return tuple(str(e) for e in entries) if entries else None
+
+
+def expand_configs(configs: Sequence[str]) -> list[str]:
+    """``configs`` with each preset file (a file with ``SWEEP``, given without ``:argument``)
+    replaced by one ``file:entry`` per entry."""
+    expanded: list[str] = []
+    for config in configs:
+        if ":" not in config and Path(config).is_file() and (entries := _sweep_entries(config)):
+            expanded += [f"{config}:{entry}" for entry in entries]
+        else:
+            expanded.append(config)
+    return expanded
+
+
+def _override_value(overrides: Sequence[str], key: str) -> str | None:
+    value = None
+    for override in overrides:
+        if override.startswith(f"--config.{key}="):
+            value = override.split("=", 1)[1]
+    return value
+
+
+def plan_runs(configs: Sequence[str], seeds: Sequence[int], out: str | Path, overrides: Sequence[str] = ()) -> list[PlannedRun]:
+    """Every (config, seed) run, configs in the order given, each config's seeds in order.
+
+    Each config file is loaded and every override checked against it first, so a typo stops the
+    sweep in one line before any run starts. Two configs with the same ``name`` are refused: their
+    runs would share directories and one label.
+    """
+    if not configs:
+        raise UserError("--configs: name at least one config file")
+    if not seeds:
+        raise UserError("--seeds: at least one seed")
+    for override in overrides:
+        if not override.startswith("--config.") or "=" not in override:
+            raise UserError(f"{override}: overrides take the form --config.KEY=VALUE")
+    out = Path(out)
+    runs: list[PlannedRun] = []
+    sources: dict[str, str] = {}
+    for config in expand_configs(configs):
+        loaded = cli.load_config_file(config)
+        for override in overrides:
+            cli.check_override("config", override[len("--config.") :].split("=", 1)[0], loaded)
+        if any(o.startswith("--config.seed=") for o in overrides):
+            raise UserError("--config.seed: a sweep sets each run's seed; use --seeds")
+        name = _override_value(overrides, "name") or str(loaded.name)
+        if name in sources:
+            raise UserError(f"configs {sources[name]} and {config} share the name {name!r}; give each its own config.name")
+        sources[name] = config
+        runs += [PlannedRun(name, config, seed, tuple(overrides), out / name / f"seed{seed}") for seed in seeds]
+    return runs
+
+
+def read_plan(out: str | Path) -> dict[str, dict[str, Any]]:
+    """``OUT/sweep.json``'s runs by key (``name/seed<k>``); empty when the sweep is new."""
+    path = Path(out) / MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8"))["runs"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UserError(f"{path}: not a sweep record ({error}); move it aside or choose another --out") from None
+
+
+def record_plan(out: str | Path, runs: Sequence[PlannedRun]) -> None:
+    """Adds ``runs`` to ``OUT/sweep.json``, refusing a run whose recorded plan differs (the same
+    directory would then hold another study's run). Written atomically."""
+    out = Path(out)
+    recorded = read_plan(out)
+    for run in runs:
+        before = recorded.get(run.key)
+        if before is not None and before != run.record():
+            changed = next(k for k in run.record() if before.get(k) != run.record()[k])
+            raise UserError(
+                f"{out / MANIFEST}: run {run.key} was planned with {changed}={before.get(changed)!r}, "
+                f"now {run.record()[changed]!r}; use another --out for a different study"
+            )
+        recorded[run.key] = run.record()
+    out.mkdir(parents=True, exist_ok=True)
+    temporary = out / f".{MANIFEST}.tmp"
+    temporary.write_text(json.dumps({"runs": recorded}, indent=2) + "\n", encoding="utf-8")
+    temporary.replace(out / MANIFEST)
