@@ -7,13 +7,18 @@ trains or loads a model, so it imports no JAX and runs wherever the files are co
 Public names: ``Run``, ``find_runs``, ``group_runs`` (``aggregate``); ``seed_summary``,
 ``mcnemar_paired``, ``paired_permutation``, ``holm``, ``rank_table``, ``compare_labels``
 (``stats``); ``accuracy_by_label``, ``accuracy_by_length``, ``operand_grid``, ``training_curves``,
-``error_classes``, ``grid_means``, ``label_colours`` (``plots``: one PNG per figure, Agg canvas).
+``error_classes``, ``efficiency``, ``attention_profile``, ``grid_means``, ``efficiency_values``,
+``attention_layer_means``, ``label_colours`` (``plots``: one PNG per figure, Agg canvas).
 """
 
 from mathpe_jax.analysis.aggregate import Run, find_runs, group_runs
 from mathpe_jax.analysis.plots import (
     accuracy_by_label,
     accuracy_by_length,
+    attention_layer_means,
+    attention_profile,
+    efficiency,
+    efficiency_values,
     error_classes,
     grid_means,
     label_colours,
@@ -33,7 +38,11 @@ __all__ = [
     "Run",
     "accuracy_by_label",
     "accuracy_by_length",
+    "attention_layer_means",
+    "attention_profile",
     "compare_labels",
+    "efficiency",
+    "efficiency_values",
     "error_classes",
     "find_runs",
     "grid_means",

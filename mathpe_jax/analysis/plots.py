@@ -26,8 +26,13 @@ from mathpe_jax.analysis.aggregate import Run
 from mathpe_jax.analysis.stats import seed_summary
 
 __all__ = [
+    "EFFICIENCY_PANELS",
     "accuracy_by_label",
     "accuracy_by_length",
+    "attention_layer_means",
+    "attention_profile",
+    "efficiency",
+    "efficiency_values",
     "error_classes",
     "grid_means",
     "label_colours",
@@ -257,4 +262,118 @@ def error_classes(groups: Groups, out: str | Path) -> Path:
     ax.set_ylabel("predictions (summed over seeds)")
     ax.set_title("error classes per positional encoding")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return _save(figure, out)
+
+
+# (key in results["eval"]["efficiency"], axis label, factor): the panels of ``efficiency``, in order.
+EFFICIENCY_PANELS: tuple[tuple[str, str, float], ...] = (
+    ("train_tokens_per_second", "training tokens/s", 1.0),
+    ("decode_tokens_per_second", "decoding tokens/s", 1.0),
+    ("decode_seconds_per_problem", "latency per problem (ms)", 1000.0),
+    ("params", "parameters", 1.0),
+)
+
+
+def _efficiency_field(run: Run, key: str) -> Any:
+    """``eval.efficiency[key]`` of one run; the parameter count falls back to the top-level
+    ``results["params"]``, which every run records even when its evaluation skipped the timings."""
+    if key == "params":
+        report = (run.results.get("eval") or {}).get("efficiency")
+        if not (isinstance(report, dict) and "params" in report) and "params" in run.results:
+            return run.results["params"]
+    return _eval_field(run, "efficiency", key)
+
+
+def efficiency_values(runs: Sequence[Run]) -> dict[str, list[float]]:
+    """Per ``EFFICIENCY_PANELS`` key, the values of the given runs (one PE's seeds) in the unit the
+    panel shows (latency in ms). Nulls, e.g. training throughput of a run that logged none, are
+    left out rather than drawn as 0, as in ``accuracy_by_label``."""
+    values: dict[str, list[float]] = {key: [] for key, _, _ in EFFICIENCY_PANELS}
+    for run in runs:
+        for key, _, factor in EFFICIENCY_PANELS:
+            value = _efficiency_field(run, key)
+            if value is not None:
+                values[key].append(float(value) * factor)
+    return values
+
+
+def efficiency(groups: Groups, out: str | Path) -> Path:
+    """The cost of each PE in four panels: training and decoding throughput, latency per problem
+    and parameter count (``eval.efficiency``), each bar the seed mean with the worst and best seed
+    as its error bar. Min-max rather than a bootstrap interval, because timings of a few seeds are
+    not a sample whose mean the interval would describe: the spread is what a rerun may give. Each
+    tick shows how many seeds the bar rests on.
+
+    Timings are only comparable within one machine and one sweep: they depend on the hardware,
+    its load, the batch size and the backend, none of which this figure shows."""
+    runs = _require_runs(groups)
+    colours = label_colours(list(runs))
+    values = {label: efficiency_values(members) for label, members in runs.items()}
+    labels = list(values)
+    positions = np.arange(len(labels))
+    figure = _figure(max(8.0, 1.6 * len(labels) + 4), 7.0)
+    figure.set_layout_engine("constrained")  # keeps tick labels off the titles of the row below
+    axes = figure.subplots(2, 2).ravel()
+    for ax, (key, name, _) in zip(axes, EFFICIENCY_PANELS):
+        data = [np.asarray(values[label][key]) for label in labels]
+        means = [float(v.mean()) if v.size else math.nan for v in data]
+        low = [float(v.mean() - v.min()) if v.size else 0.0 for v in data]
+        high = [float(v.max() - v.mean()) if v.size else 0.0 for v in data]
+        ax.bar(positions, means, yerr=[low, high], capsize=4, color=[colours[label] for label in labels])
+        ax.set_xticks(positions, [f"{label}\nn={v.size}" for label, v in zip(labels, data)])
+        ax.set_title(name)
+    figure.suptitle("cost per positional encoding (seed mean, bars: min to max; one machine and sweep only)")
+    return _save(figure, out)
+
+
+# The two statistics of ``eval.attention`` drawn by ``attention_profile``, with their axis labels.
+_ATTENTION_PANELS = (("entropy", "attention entropy (nats)"), ("mean_distance", "mean attention distance (positions)"))
+
+
+def attention_layer_means(runs: Sequence[Run], stat: str) -> np.ndarray:
+    """``[runs, layers]``: for each run, ``eval.attention[stat]`` (``[layers][heads]``) averaged
+    over heads. Runs of one PE must have the same depth; a mismatch, or a field that is not a
+    layers-by-heads table, is an error naming the run, since the seeds could not be averaged."""
+    if not runs:
+        raise ValueError("no runs to plot")
+    rows = []
+    for run in runs:
+        table = _eval_field(run, "attention", stat)
+        try:
+            array = np.asarray(table, dtype=float)
+        except (TypeError, ValueError):
+            array = np.empty(0)
+        if array.ndim != 2 or array.size == 0:
+            raise ValueError(f"{run.path}: eval.attention.{stat} is not a non-empty [layers][heads] table")
+        if rows and array.shape[0] != rows[0].size:
+            raise ValueError(
+                f"{run.path}: eval.attention.{stat} has {array.shape[0]} layers, {runs[0].path} has {rows[0].size}"
+            )
+        rows.append(array.mean(axis=1))
+    return np.stack(rows)
+
+
+def attention_profile(groups: Groups, out: str | Path) -> Path:
+    """Attention entropy and mean attention distance against layer, one line per label: each
+    layer's mean over heads, then the mean over seeds, with a band from the lowest to the highest
+    seed. Shows where in depth a PE attends broadly or far back, which is what its bias on
+    position is meant to change; single heads are averaged away here."""
+    runs = _require_runs(groups)
+    colours = label_colours(list(runs))
+    figure = _figure(11.0, 4.5)
+    figure.set_layout_engine("constrained")
+    axes = figure.subplots(1, 2)
+    for ax, (stat, name) in zip(axes, _ATTENTION_PANELS):
+        for label, members in runs.items():
+            per_layer = attention_layer_means(members, stat)
+            layers = np.arange(per_layer.shape[1])
+            colour = colours[label]
+            ax.plot(layers, per_layer.mean(axis=0), marker="o", color=colour, label=label)
+            ax.fill_between(layers, per_layer.min(axis=0), per_layer.max(axis=0), color=colour, alpha=0.2)
+        ax.set_xlabel("layer")
+        ax.set_ylabel(name)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_title(f"{name} by layer")
+    axes[0].legend(fontsize="small")
+    figure.suptitle("attention per layer (mean over heads and seeds, band: min to max over seeds)")
     return _save(figure, out)

@@ -16,9 +16,12 @@ def write_run(
     ood_accuracy: float | None = 0.5,
     name: str | None = None,
     ids: Sequence[str] | None = None,
+    efficiency: dict[str, Any] | None = None,
+    attention: dict[str, Any] | None = None,
 ) -> Path:
     """A synthetic-task run dir: config.json, results.json and one prediction per verdict (ids
-    ``p0``, ``p1``, ... unless given)."""
+    ``p0``, ``p1``, ... unless given); ``efficiency`` and ``attention`` become ``eval.efficiency``
+    and ``eval.attention`` when given (absent otherwise, as in a run evaluated without them)."""
     path.mkdir(parents=True)
     config = {"name": name or pe, "seed": seed, "model": {"pe": {"name": pe}}, "task": {"name": "addition"}}
     (path / "config.json").write_text(json.dumps(config))
@@ -38,6 +41,10 @@ def write_run(
         "schema_version": 2,
         "provenance": {"commit": "0" * 40, "timestamp": "2025-01-01T00:00:00+00:00"},
     }
+    if efficiency is not None:
+        results["eval"]["efficiency"] = efficiency
+    if attention is not None:
+        results["eval"]["attention"] = attention
     (path / "results.json").write_text(json.dumps(results))
     ids = list(ids) if ids is not None else [f"p{i}" for i in range(len(verdicts))]
     lines = [
