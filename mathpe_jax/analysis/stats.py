@@ -160,17 +160,22 @@ def _by_seed(runs: Sequence[Run], label: str) -> dict[int | None, Run]:
     return by_seed
 
 
-def _verdicts(run: Run) -> dict[str, bool]:
-    """Problem id -> symbolic verdict (the reported accuracy's), refusing duplicate ids."""
+def _verdicts(run: Run, subset: tuple[str, Any] | None = None) -> dict[str, bool]:
+    """Problem id -> symbolic verdict (the reported accuracy's), refusing duplicate ids; with
+    ``subset`` (field, value), only the predictions whose field has that value."""
     verdicts: dict[str, bool] = {}
     for prediction in run.predictions:
+        if subset is not None and prediction.get(subset[0]) != subset[1]:
+            continue
         if prediction["id"] in verdicts:
             raise ValueError(f"{run.path}: problem id {prediction['id']!r} appears twice in predictions")
         verdicts[prediction["id"]] = bool(prediction["symbolic_correct"])
     return verdicts
 
 
-def _pair_test(a_runs: dict[int | None, Run], b_runs: dict[int | None, Run]) -> dict[str, Any] | None:
+def _pair_test(
+    a_runs: dict[int | None, Run], b_runs: dict[int | None, Run], subset: tuple[str, Any] | None = None
+) -> dict[str, Any] | None:
     """One McNemar test over the seeds both labels ran, pooling each seed's shared problems
     (pooling the paired lists sums the discordant counts over seeds); None with no shared seed."""
     seeds = sorted(set(a_runs) & set(b_runs), key=lambda s: (s is None, s or 0))
@@ -179,7 +184,7 @@ def _pair_test(a_runs: dict[int | None, Run], b_runs: dict[int | None, Run]) -> 
     a_correct: list[bool] = []
     b_correct: list[bool] = []
     for seed in seeds:
-        a, b = _verdicts(a_runs[seed]), _verdicts(b_runs[seed])
+        a, b = _verdicts(a_runs[seed], subset), _verdicts(b_runs[seed], subset)
         shared = [problem for problem in a if problem in b]
         a_correct += [a[problem] for problem in shared]
         b_correct += [b[problem] for problem in shared]
@@ -187,7 +192,11 @@ def _pair_test(a_runs: dict[int | None, Run], b_runs: dict[int | None, Run]) -> 
 
 
 def compare_labels(
-    groups: Mapping[str, Sequence[Run]], metric_path: tuple[str, ...], seed: int = 0, n_resamples: int = 10_000
+    groups: Mapping[str, Sequence[Run]],
+    metric_path: tuple[str, ...],
+    seed: int = 0,
+    n_resamples: int = 10_000,
+    subset: tuple[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every label's metric over seeds, and every pair of labels tested on their problems.
 
@@ -197,7 +206,9 @@ def compare_labels(
     "symbolic_accuracy")``); a run whose metric is null (nothing evaluated there) is left out of
     its label's summary, which its ``n`` shows. Pairs are labels in sorted order, A before B, runs
     paired by seed; the Holm adjustment is over all tested pairs. Pairs with no seed in common
-    cannot be tested and are listed under ``unpaired``.
+    cannot be tested and are listed under ``unpaired``. ``subset`` (field, value) restricts the
+    paired problems to the predictions with that value, e.g. ``("length_bucket",
+    "out_of_distribution")`` or ``("length", 12)``, so a test speaks of the metric it sits beside.
     """
     summaries = {
         label: seed_summary(
@@ -211,7 +222,7 @@ def compare_labels(
     tests: dict[str, dict[str, Any]] = {}
     unpaired: list[str] = []
     for a, b in itertools.combinations(sorted(groups), 2):
-        test = _pair_test(by_seed[a], by_seed[b])
+        test = _pair_test(by_seed[a], by_seed[b], subset)
         if test is None:
             unpaired.append(f"{a} vs {b}")
         else:
@@ -219,6 +230,7 @@ def compare_labels(
     adjusted = holm({name: test["p_value"] for name, test in tests.items()})
     return {
         "metric": ".".join(metric_path),
+        "subset": list(subset) if subset is not None else None,
         "summaries": summaries,
         "pairs": {name: {**test, **adjusted[name]} for name, test in tests.items()},
         "unpaired": unpaired,

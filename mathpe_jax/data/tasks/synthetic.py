@@ -58,8 +58,18 @@ class Example:
     operands: tuple[int, ...] | None = None  # each operand's digit count, where the task has operands
 
 
+# NumPy draws int64: at most 18 decimal digits in one call.
+_DRAW_DIGITS = 18
+
+
 def number(rng: np.random.Generator, digits: int) -> int:
-    """A uniformly drawn integer with exactly ``digits`` digits (0 allowed for one digit)."""
+    """A uniformly drawn integer with exactly ``digits`` digits (0 allowed for one digit).
+
+    Longer numbers are drawn 18 digits at a time (the leading part with ``digits - 18`` digits,
+    then 18 free digits), which is uniform over the same set and leaves numbers of up to 18
+    digits drawn exactly as before."""
+    if digits > _DRAW_DIGITS:
+        return number(rng, digits - _DRAW_DIGITS) * 10**_DRAW_DIGITS + int(rng.integers(0, 10**_DRAW_DIGITS))
     low = 0 if digits == 1 else 10 ** (digits - 1)
     return int(rng.integers(low, 10**digits))
 

@@ -112,3 +112,18 @@ def test_multiplication_pair_is_the_product() -> None:
     e = Multiplication.pair(np.random.default_rng(0), 3, 1, reverse=False)
     a, b = e.prompt[:-1].split("*")
     assert (len(a), len(b), int(e.answer)) == (3, 1, int(a) * int(b))
+
+
+def test_operands_longer_than_int64_are_drawn_uniformly():
+    """Numbers past 18 digits (NumPy's int64 limit) are drawn in parts: every one has exactly its
+    digit count, and its digits are uniform (mean 4.5, leading digit 1-9 with mean 5)."""
+    from mathpe_jax.data.tasks.synthetic import number
+
+    rng = np.random.default_rng(0)
+    drawn = [str(number(rng, 45)) for _ in range(4000)]
+    assert all(len(d) == 45 for d in drawn)
+    assert abs(np.mean([int(d[0]) for d in drawn]) - 5.0) < 0.15
+    assert abs(np.mean([int(c) for d in drawn for c in d[1:]]) - 4.5) < 0.05
+    example = _task("addition", seed=0, test_lengths=(30,)).test_examples(30, 3)[0]
+    a, b = example.prompt.rstrip("=").split("+")
+    assert int(example.answer[::-1]) == int(a[::-1]) + int(b[::-1])

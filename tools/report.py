@@ -1,0 +1,33 @@
+"""Write the comparison report of a sweep: ``python tools/report.py DIR``.
+
+Reads every run directory under DIR and writes comparison_report.json, statistical_analysis.json,
+visualizations/*.png, summary.md, report.html and report.pdf into DIR (see
+``mathpe_jax/analysis/report.py``). Runs still training are left out until they are evaluated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mathpe_jax import cli
+from mathpe_jax.analysis.report import write_report
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("directory", help="sweep directory (or any directory holding run directories)")
+    args = parser.parse_args(argv)
+    if not Path(args.directory).is_dir():
+        cli.fail(f"{args.directory}: no such directory")
+    try:
+        written = write_report(args.directory)
+    except ValueError as error:
+        cli.fail(str(error))
+    print(f"report: {written.html}, {written.pdf}, {len(written.figures)} figures in {written.directory / 'visualizations'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
