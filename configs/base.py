@@ -11,6 +11,9 @@ def get_config() -> ConfigDict:
     c = ConfigDict()
     c.name = "base"
     c.seed = 0
+    # A warning that every output of the run carries (results.json, the comparison report), e.g.
+    # that the arms of a study differ in more than their PE.
+    c.caveat = ""
 
     c.model = ConfigDict()
     c.model.width = 128

@@ -168,5 +168,9 @@ def parameter_count(model: nnx.Module) -> int:
 
 
 def describe(config: ConfigDict) -> dict[str, Any]:
-    """The identifying fields of results.json."""
-    return {"config": config.name, "pe": config.model.pe.name, "task": config.task.name}
+    """The identifying fields of results.json; a config's ``caveat`` (e.g. a design confounded by
+    base model) travels with every result, so no table built from it can drop the warning."""
+    fields = {"config": config.name, "pe": config.model.pe.name, "task": config.task.name}
+    if config.get("caveat"):
+        fields["caveat"] = config.caveat
+    return fields

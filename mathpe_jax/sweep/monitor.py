@@ -26,7 +26,7 @@ from mathpe_jax.progress import format_seconds
 from mathpe_jax.sweep.pbs import JOBS
 from mathpe_jax.sweep.plan import MANIFEST, read_plan
 from mathpe_jax.sweep.state import (
-    _json_object,
+    read_json_object,
     directory_bytes,
     read_progress,
     run_state,
@@ -163,7 +163,7 @@ def _job_id(directory: Path, key: str) -> str | None:
 def _latest_eval(workdir: Path) -> dict[str, Any] | None:
     """The step ``results.json`` evaluated and its exact-match figures (None where absent); None
     when there is no evaluation yet, or the file is half written."""
-    results = _json_object(workdir / "results.json") or {}
+    results = read_json_object(workdir / "results.json") or {}
     evaluation = results.get("eval")
     if not isinstance(evaluation, dict):
         return None

@@ -15,13 +15,13 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["RunProgress", "State", "directory_bytes", "read_progress", "run_state"]
+__all__ = ["RunProgress", "State", "directory_bytes", "read_json_object", "read_progress", "run_state"]
 
 State = Literal["new", "partial", "running", "finished"]
 _LOCKS = Path("/proc/locks")
 
 
-def _json_object(path: Path) -> dict[str, Any] | None:
+def read_json_object(path: Path) -> dict[str, Any] | None:
     """``path``'s JSON object, or None while it is missing or half written."""
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
@@ -44,12 +44,12 @@ def _locked(path: Path) -> bool:
 
 def run_state(workdir: str | Path) -> State:
     workdir = Path(workdir)
-    config = _json_object(workdir / "config.json")
+    config = read_json_object(workdir / "config.json")
     if config is None:
         return "new"
     if _locked(workdir / ".lock"):
         return "running"
-    results = _json_object(workdir / "results.json") or {}
+    results = read_json_object(workdir / "results.json") or {}
     steps = (config.get("train") or {}).get("steps")
     if "eval" in results and results.get("step") == steps:
         return "finished"
@@ -90,7 +90,7 @@ def read_progress(workdir: str | Path) -> RunProgress:
     """Step, loss and tokens/s from the last line of ``metrics.jsonl``; the ETA assumes the
     remaining steps take as many tokens each as the last logged one."""
     workdir = Path(workdir)
-    steps = ((_json_object(workdir / "config.json") or {}).get("train") or {}).get("steps")
+    steps = ((read_json_object(workdir / "config.json") or {}).get("train") or {}).get("steps")
     line = _last_line(workdir / "metrics.jsonl") or {}
     step, rate, tokens = line.get("step"), line.get("tokens_per_second"), line.get("tokens")
     eta = None
