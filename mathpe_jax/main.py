@@ -40,6 +40,7 @@ from mathpe_jax.run import (  # noqa: E402
     RunDir,
     WorkdirUnusable,
     add_train_time,
+    log_evaluation,
     restore_params,
     saved_config,
     write_results,
@@ -148,7 +149,8 @@ def _train_and_evaluate(config: ConfigDict, workdir: Path, mode: str, mesh, chie
 
 
 def _evaluate(config: ConfigDict, workdir: Path, model, tokenizer, step: int, sections: dict[str, Any], chief: bool) -> dict[str, Any]:
-    """Evaluates the model of ``step`` and writes results.json with ``sections`` (chief only)."""
+    """Evaluates the model of ``step`` and writes results.json with ``sections`` and its evaluation
+    to TensorBoard (chief only)."""
     logging.info("evaluating step %d of %s", step, workdir)
     sections["eval"] = evaluate(model, tokenizer, EvalSpec.from_config(config), workdir)
     sections = {**build.describe(config), "step": step, "params": build.parameter_count(model), **sections}
@@ -156,6 +158,7 @@ def _evaluate(config: ConfigDict, workdir: Path, model, tokenizer, step: int, se
         return sections
     results = write_results(workdir, sections)
     logging.info("results written to %s", workdir / "results.json")
+    log_evaluation(workdir, results, config.to_dict())
     return results
 
 

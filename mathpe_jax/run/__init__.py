@@ -1,5 +1,6 @@
 """The run-directory contract: creating and locking a run, its saved config, its parameters for
-evaluation, and results.json with provenance (see ``ARCHITECTURE.md``, "Run directory contract")."""
+evaluation, results.json with provenance and its evaluation in TensorBoard (see
+``ARCHITECTURE.md``, "Run directory contract")."""
 
 from mathpe_jax.run.directory import (
     ALLOWED_CHANGES,
@@ -15,6 +16,7 @@ from mathpe_jax.run.files import write_json_atomic
 from mathpe_jax.run.provenance import add_train_time, git_commit, train_seconds
 from mathpe_jax.run.restore import restore_params
 from mathpe_jax.run.results import RESULTS, SCHEMA_VERSION, read_results, write_results
+from mathpe_jax.run.tensorboard import log_evaluation
 
 __all__ = [
     "ALLOWED_CHANGES",
@@ -28,6 +30,7 @@ __all__ = [
     "add_train_time",
     "first_difference",
     "git_commit",
+    "log_evaluation",
     "read_results",
     "restore_params",
     "saved_config",
