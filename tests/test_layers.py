@@ -47,6 +47,7 @@ LAYERS: dict[str, int] = {
     "serve": 5,
     "analysis": 5,
     "main": 6,
+    "sweep": 6,
 }
 
 # Beyond layers: what reads a run restores parameters through ``run/`` and never reaches into

@@ -59,6 +59,19 @@ def copy_run(tmp_path_factory):
     return workdir, results
 
 
+def test_the_run_logs_its_evaluation_next_to_its_training_in_tensorboard(copy_run):
+    from tests.run.test_tensorboard import hparams_session, read_events, summary_values
+
+    workdir, _ = copy_run
+    values = summary_values(read_events(workdir / "tensorboard"))
+    tags = {value.tag for _, value in values}
+    assert {"loss", "eval/exact_match", "eval/by_length/3/exact_match", "_hparams_/session_start_info"} <= tags
+    heatmaps = sorted(p.stem for p in (workdir / "attention").glob("*.png"))
+    assert heatmaps and {f"attention/{stem}" for stem in heatmaps} <= tags
+    start = hparams_session(values)["_hparams_/session_start_info"].session_start_info.hparams
+    assert start["model.width"].number_value == 32
+
+
 def test_eval_mode_reevaluates_the_latest_checkpoint(copy_run):
     workdir, first = copy_run
     again = run(tiny_config("rope", **{"task.name": "copy"}), workdir, "eval")

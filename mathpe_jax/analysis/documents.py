@@ -103,9 +103,11 @@ def summary_markdown(report: dict[str, Any], statistics: dict[str, Any]) -> str:
     parts = [f"# {TITLE}", "", f"Runs under `{report['directory']}`; full report: `report.html`, `report.pdf`.", ""]
     for task, study in report["studies"].items():
         s = study["settings"]
-        parts += [f"## {task}", "",
-                  f"Train lengths {s['train_lengths']}, test lengths {s['test_lengths']}; {s['train']['steps']} steps; "
-                  f"mean [bootstrap 95% interval] of symbolic accuracy over seeds.", ""]
+        setting = (
+            f"Train lengths {s['train_lengths']}, test lengths {s['test_lengths']}; {s['train']['steps']} steps; "
+            "mean [bootstrap 95% interval] of symbolic accuracy over seeds."
+        )
+        parts += [f"## {task}", "", setting, ""]
         parts += [_markdown_table(*headline_rows(study)), ""]
         parts += [f"\\* {c}" for c in study["caveats"]] + ([""] if study["caveats"] else [])
         parts += [f"- {sentence}" for sentence in findings(statistics["studies"][task], ("out_of_distribution", "all"))[:4]]

@@ -153,18 +153,3 @@ def test_scalars_images_and_hparams_land_in_the_runs_tensorboard_dir(tmp_path):
     assert start["task.train_lengths"].string_value == "[1, 10]"  # config.json has lists and start["task.bos"].bool_value
     metrics = {info.name.tag for info in plugin["_hparams_/experiment"].experiment.metric_infos}
     assert metrics == {"eval/exact_match", "eval/in_distribution/exact_match", "eval/out_of_distribution/exact_match"}
-
-
-def test_a_run_writes_its_evaluation_next_to_its_training(tmp_path):
-    from mathpe_jax.main import run
-    from tests.helpers_run import tiny_config
-
-    run(tiny_config("rope", **{"task.name": "copy", "train.steps": 5, "train.log_every": 5}), tmp_path, "train")
-
-    values = summary_values(read_events(tmp_path / "tensorboard"))
-    tags = {value.tag for _, value in values}
-    assert {"loss", "eval/exact_match", "eval/by_length/3/exact_match", "_hparams_/session_start_info"} <= tags
-    heatmaps = sorted(p.stem for p in (tmp_path / "attention").glob("*.png"))
-    assert heatmaps and {f"attention/{stem}" for stem in heatmaps} <= tags
-    start = hparams_session(values)["_hparams_/session_start_info"].session_start_info.hparams
-    assert start["train.steps"].number_value == 5 and start["model.width"].number_value == 32
