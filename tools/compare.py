@@ -46,8 +46,9 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 def main(argv: list[str]) -> int:
     args, overrides = parse(argv)
-    quiet_library_logs(args.verbose)
+    logging.use_absl_handler()  # the same line format as each run's own log
     logging.set_verbosity(logging.INFO)
+    quiet_library_logs(args.verbose)
     try:
         runs = plan_runs(args.configs, range(args.seeds), args.out, overrides)
         record_plan(args.out, runs)
