@@ -15,7 +15,7 @@ import argparse
 import shlex
 import sys
 
-from absl import logging
+from absl import flags, logging
 
 from mathpe_jax import cli
 from mathpe_jax.errors import UserError
@@ -46,6 +46,7 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 def main(argv: list[str]) -> int:
     args, overrides = parse(argv)
+    flags.FLAGS.mark_as_parsed()  # arguments are argparse's; absl's own flags keep their defaults
     logging.use_absl_handler()  # the same line format as each run's own log
     logging.set_verbosity(logging.INFO)
     quiet_library_logs(args.verbose)
