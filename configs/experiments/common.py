@@ -12,6 +12,7 @@ import importlib
 from ml_collections import ConfigDict
 
 from configs import base, finetune_gsm8k
+from configs.pairings.common import seven_b_lora
 
 # The six PEs of the study, in the order tables list them.
 PES = ("sinusoidal", "rope", "alibi", "diet", "t5", "nope")
@@ -117,9 +118,9 @@ def finetune(preset: str, pe: str, hf_dir: str, cpu: bool) -> ConfigDict:
     pretrained."""
     c = finetune_gsm8k.get_config()
     c.init.hf_dir = hf_dir
-    c.lora.rank = 16
-    c.lora.alpha = 32.0
     if cpu:
+        c.lora.rank = 16
+        c.lora.alpha = 32.0
         c.task.max_len = 384
         c.task.train_limit = 400
         c.train.steps = 60
@@ -130,15 +131,7 @@ def finetune(preset: str, pe: str, hf_dir: str, cpu: bool) -> ConfigDict:
         c.eval.batch_size = 10
         c.eval.max_new_tokens = 192
     else:
-        c.model.dtype = "bfloat16"
-        c.task.max_len = 1024
-        c.train.steps = 2000
-        c.train.batch_size = 32
-        c.train.grad_accum = 4
-        c.train.checkpoint_every = 200
-        c.eval.limit = 0
-        c.eval.batch_size = 32
-        c.eval.max_new_tokens = 512
+        seven_b_lora(c)
     with_pe(c, preset, pe)
     if pe == "rope":
         c.model.pe = ConfigDict({"name": "rope"})

@@ -12,10 +12,16 @@ from configs import finetune_gsm8k
 
 
 def pairing(name: str, hf_dir: str, pe: dict) -> ConfigDict:
-    c = finetune_gsm8k.get_config()
+    c = seven_b_lora(finetune_gsm8k.get_config())
     c.name = name
     c.init.hf_dir = hf_dir
     c.model.pe = ConfigDict(pe)
+    return c
+
+
+def seven_b_lora(c: ConfigDict) -> ConfigDict:
+    """The budget of a 7B LoRA fine-tune on one 80 GB GPU, shared by the pairings and the
+    controlled fine-tune preset so that both designs train the same adapters for as long."""
     c.model.dtype = "bfloat16"
     c.task.max_len = 1024
     c.lora.rank = 16
