@@ -42,6 +42,38 @@ def _p(value: float) -> str:
     return f"{value:.2g}"
 
 
+def _lengths_text(lengths: Any) -> str:
+    """``[1, 10]`` -> ``1-10``; a list of test lengths as runs (``11-20``, ``21-40, 50, 60``)."""
+    if not lengths:
+        return "-"
+    values = sorted(int(n) for n in lengths)
+    if len(values) == 2 and values[1] - values[0] > 1:
+        return f"{values[0]}-{values[1]}"
+    runs, start = [], values[0]
+    for previous, current in zip(values, [*values[1:], None]):
+        if current != previous + 1:
+            runs.append(str(start) if start == previous else f"{start}-{previous}")
+            start = current
+    return ", ".join(runs)
+
+
+def settings_text(s: dict[str, Any]) -> str:
+    """A study's settings as one sentence a reader can check against the configs."""
+    m, t = s["model"], s["train"]
+    parts = [f"Task {s['task']}"]
+    if s.get("train_lengths"):
+        parts.append(f"trained on lengths {_lengths_text(s['train_lengths'])}, tested on {_lengths_text(s['test_lengths'])}"
+                     + (" (reversed)" if s.get("reverse") else "") + (", unequal operands" if s.get("unequal_operands") else ""))
+    if s.get("init"):
+        parts.append(f"from {s['init']}" + (f" with LoRA rank {s['lora_rank']}" if s.get("lora_rank") else ""))
+    else:
+        parts.append(f"model of {m['num_layers']} layers, width {m['width']}, {m['num_heads']} heads, MLP {m['mlp_dim']}")
+    parts.append(f"{t['steps']} steps of {t['batch_size']} at learning rate {t['learning_rate']}")
+    if s.get("examples_per_length"):
+        parts.append(f"{s['examples_per_length']} test problems per length")
+    return "; ".join(parts) + "."
+
+
 def headline_rows(study: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of a study's headline table: one row per arm, mean [95% interval] over seeds."""
     synthetic = bool(study["lengths"])
@@ -102,12 +134,7 @@ def summary_markdown(report: dict[str, Any], statistics: dict[str, Any]) -> str:
     """One page: per study its settings, the headline table and the out-of-distribution findings."""
     parts = [f"# {TITLE}", "", f"Runs under `{report['directory']}`; full report: `report.html`, `report.pdf`.", ""]
     for task, study in report["studies"].items():
-        s = study["settings"]
-        setting = (
-            f"Train lengths {s['train_lengths']}, test lengths {s['test_lengths']}; {s['train']['steps']} steps; "
-            "mean [bootstrap 95% interval] of symbolic accuracy over seeds."
-        )
-        parts += [f"## {task}", "", setting, ""]
+        parts += [f"## {task}", "", settings_text(study["settings"]) + " Mean [bootstrap 95% interval] over seeds.", ""]
         parts += [_markdown_table(*headline_rows(study)), ""]
         parts += [f"\\* {c}" for c in study["caveats"]] + ([""] if study["caveats"] else [])
         parts += [f"- {sentence}" for sentence in findings(statistics["studies"][task], ("out_of_distribution", "all"))[:4]]
@@ -139,10 +166,9 @@ def html_report(report: dict[str, Any], statistics: dict[str, Any], directory: P
            f"<h2>Method</h2><p>{e(statistics['method'])}</p>"]
     for task, study in report["studies"].items():
         stats = statistics["studies"][task]
-        s = study["settings"]
         out.append(f"<h2>Task: {e(task)}</h2>")
         out += [f"<p class='caveat'>* {e(c)}</p>" for c in study["caveats"]]
-        out.append(f"<pre>{e(json.dumps(s, indent=1))}</pre>")
+        out.append(f"<p>{e(settings_text(study['settings']))}</p>")
         out.append("<h3>Accuracy (mean [bootstrap 95% interval] over seeds)</h3>" + _html_table(*headline_rows(study)))
         if study["lengths"]:
             out.append("<h3>Accuracy by length (seed mean)</h3>" + _html_table(*length_rows(study)))
@@ -195,7 +221,17 @@ def pdf_report(report: dict[str, Any], statistics: dict[str, Any], directory: Pa
 
     def table(header: list[str], rows: list[list[str]], size: float = 8) -> None:
         pdf.set_font(family, size=size)
-        with pdf.table(text_align="RIGHT", first_row_as_headings=True, line_height=size * 0.55) as t:
+        first = max(pdf.get_string_width(clean(row[0])) for row in [header, *rows]) + 4
+        rest = max(pdf.get_string_width(clean(cell)) for row in [header, *rows] for cell in row[1:]) + 4
+        width = min(pdf.epw, first + rest * (len(header) - 1))
+        with pdf.table(
+            width=width,
+            col_widths=(first, *[rest] * (len(header) - 1)),
+            text_align=("LEFT", *["RIGHT"] * (len(header) - 1)),
+            align="LEFT",
+            first_row_as_headings=True,
+            line_height=size * 0.55,
+        ) as t:
             for row in [header, *rows]:
                 cells = t.row()
                 for cell in row:
@@ -212,8 +248,7 @@ def pdf_report(report: dict[str, Any], statistics: dict[str, Any], directory: Pa
         text(f"Task: {task}", 14, 7)
         for caveat in study["caveats"]:
             text(f"* {caveat}")
-        s = study["settings"]
-        text(f"Settings: {json.dumps(s)}", 8, 4)
+        text(settings_text(study["settings"]), 9, 4.5)
         text("Accuracy: mean [bootstrap 95% interval] over seeds", 11, 6)
         table(*headline_rows(study))
         if study["lengths"]:
