@@ -80,8 +80,9 @@ def arithmetic_task(task: str, pe: str, cpu: bool) -> ConfigDict:
     multiplication (harder per digit) trains on 1-10 and tests 11-20.
     CPU: operands of equal length, 1-10 digits for addition (tested to 20), 1-4 for
     multiplication (tested to 8); 800 steps of 32, what a core does in about four minutes (at a
-    learning rate of 3e-3 the loss stalled near 1.9 nats per answer token for 500 steps). Equal operands keep the one length axis the study is about;
-    ``--config.task.unequal_operands=True`` adds the grid at about twice the evaluation time.
+    learning rate of 3e-3 the loss stalled near 1.9 nats per answer token for 500 steps). Equal
+    operands keep the one length axis the study is about; ``--config.task.unequal_operands=True``
+    adds the grid at about twice the evaluation time.
     """
     c = base.get_config()
     c.task.name = task
