@@ -113,10 +113,10 @@ def test_no_equations() -> None:
 
 def test_linear_time_on_long_sums() -> None:
     text = "Jack has " + " + ".join(f"{i} * $100" for i in range(3000)) + " bills."
-    start = time.monotonic()
+    start = time.process_time()  # CPU time: load does not stretch it
     check_equations(text)
     check_equations("1 = " * 20_000)
-    assert time.monotonic() - start < 2.0
+    assert time.process_time() - start < 2.0
 
 
 def test_gsm8k_reference_solutions_are_arithmetically_right(data_dir: Path) -> None:
