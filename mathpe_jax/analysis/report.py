@@ -204,7 +204,7 @@ def _commands(directory: Path) -> dict[str, Any]:
 
 def _figures(task: str, study: dict[str, Any], runs: Sequence[Run], out: Path) -> list[dict[str, str]]:
     """Every figure of one study: ``[{"file", "caption"}]`` (files relative to the report)."""
-    by, arms = _arms(runs)
+    _, arms = _arms(runs)
     made: list[dict[str, str]] = []
 
     def add(name: str, caption: str, draw) -> None:
@@ -233,7 +233,6 @@ def _figures(task: str, study: dict[str, Any], runs: Sequence[Run], out: Path) -
     add("efficiency", "Efficiency: parameters, tokens/s, latency (this machine only)", lambda p: plots.efficiency(arms, p))
     add("attention", "Attention entropy and distance per layer", lambda p: plots.attention_profile(arms, p))
     add("errors", "Error classes", lambda p: plots.error_classes(arms, p))
-    del by
     return made
 
 
