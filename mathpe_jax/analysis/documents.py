@@ -96,15 +96,17 @@ def length_rows(study: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 
 def findings(stats: dict[str, Any], buckets: tuple[str, ...] = ("in_distribution", "out_of_distribution", "all")) -> list[str]:
-    """The significance results of one study in words: every pair that differs after Holm's
-    correction, with its discordant counts and p-values, then the pairs that do not."""
+    """The significance results of one study in words, one sentence per pair that differs after
+    Holm's correction (with its discordant counts and p-values), then one for the pairs that do
+    not."""
     sentences = []
     for bucket in buckets:
         test = stats["tests"].get(bucket)
         if not test or not test["pairs"]:
             continue
         summaries = test["summaries"]
-        significant, other = [], []
+        where = BUCKET_WORDS.get(bucket, f"At length {bucket}")
+        other = []
         for name, pair in test["pairs"].items():
             a, b = name.split(" vs ")
             if not pair["reject"]:
@@ -112,17 +114,31 @@ def findings(stats: dict[str, Any], buckets: tuple[str, ...] = ("in_distribution
                 continue
             better, worse = (a, b) if pair["a_only"] >= pair["b_only"] else (b, a)
             alone = {a: pair["a_only"], b: pair["b_only"]}
-            significant.append(
-                f"{better} ({_interval(summaries[better])}) beats {worse} ({_interval(summaries[worse])}): of "
+            sentences.append(
+                f"{where}, {better} ({_interval(summaries[better])}) beats {worse} ({_interval(summaries[worse])}): of "
                 f"{pair['n']} paired problems, {better} alone solved {alone[better]} and {worse} alone "
                 f"{alone[worse]} (McNemar exact p = {_p(pair['p_value'])}, Holm-adjusted {_p(pair['p_adjusted'])})."
             )
-        where = BUCKET_WORDS.get(bucket, f"At length {bucket}")
-        if significant:
-            sentences.append(f"{where}: " + " ".join(significant))
         if other:
             sentences.append(f"{where}, no significant difference at alpha = {stats['alpha']}: {'; '.join(other)}.")
     return sentences
+
+
+def verdicts(stats: dict[str, Any], bucket: str) -> str:
+    """One line for a one-page summary: which pairs differ in ``bucket`` after Holm's correction
+    (``a > b``) and which do not (``a ~ b``); the numbers are in the full report."""
+    test = stats["tests"].get(bucket)
+    if not test or not test["pairs"]:
+        return ""
+    differ, same = [], []
+    for name, pair in test["pairs"].items():
+        a, b = name.split(" vs ")
+        if pair["reject"]:
+            differ.append(f"{a} > {b}" if pair["a_only"] >= pair["b_only"] else f"{b} > {a}")
+        else:
+            same.append(f"{a} ~ {b}")
+    return (f"{BUCKET_WORDS.get(bucket, bucket)} (McNemar, Holm-adjusted, alpha = {stats['alpha']}): "
+            + ", ".join(differ + same) + ".")
 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -137,7 +153,8 @@ def summary_markdown(report: dict[str, Any], statistics: dict[str, Any]) -> str:
         parts += [f"## {task}", "", settings_text(study["settings"]) + " Mean [bootstrap 95% interval] over seeds.", ""]
         parts += [_markdown_table(*headline_rows(study)), ""]
         parts += [f"\\* {c}" for c in study["caveats"]] + ([""] if study["caveats"] else [])
-        parts += [f"- {sentence}" for sentence in findings(statistics["studies"][task], ("out_of_distribution", "all"))[:4]]
+        parts += [f"- {line}" for bucket in ("out_of_distribution", "in_distribution")
+                  if (line := verdicts(statistics["studies"][task], bucket))]
         parts.append("")
     return "\n".join(parts)
 

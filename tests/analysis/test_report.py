@@ -10,7 +10,7 @@ from pathlib import Path
 from statsmodels.stats.contingency_tables import mcnemar
 
 from mathpe_jax.analysis import find_runs, group_runs
-from mathpe_jax.analysis.documents import findings, headline_rows
+from mathpe_jax.analysis.documents import findings, headline_rows, verdicts
 from mathpe_jax.analysis.report import build_report
 from mathpe_jax.analysis.stats import compare_labels
 
@@ -74,3 +74,5 @@ def test_sentences_quote_the_statistics(tmp_path):
     assert header == ["arm", "seeds", "training lengths", "beyond training"]
     assert rows[0][:3] == ["nope", "2", "1.000 [1.000, 1.000]"]
     assert stats["ranks"]["out_of_distribution"] == ["nope", "rope"]
+    assert verdicts(stats, "out_of_distribution").endswith("alpha = 0.05): nope > rope.")
+    assert verdicts(stats, "in_distribution").endswith("nope ~ rope.")
