@@ -195,7 +195,7 @@ def _commands(directory: Path) -> dict[str, Any]:
     return {
         "sweep": " ".join(sweep),
         "runs": {
-            key: " ".join(["python", "-m", "mathpe_jax.main", f"--config={r['config']}", f"--workdir={r['workdir']}",
+            key: " ".join(["python", "-m", "mathpe_jax.main", f"--config={r['config']}", f"--workdir={directory / r['workdir']}",
                            f"--config.seed={r['seed']}", *r["overrides"]])
             for key, r in runs.items()
         },

@@ -48,7 +48,9 @@ class PlannedRun:
         return [sys.executable, "-m", "mathpe_jax.main", *self.arguments()]
 
     def record(self) -> dict[str, Any]:
-        return {"config": self.config, "seed": self.seed, "overrides": list(self.overrides), "workdir": str(self.workdir)}
+        """The run as ``sweep.json`` keeps it; the workdir relative to the sweep directory, so that
+        the same sweep named by a relative or an absolute ``--out`` is the same record."""
+        return {"config": self.config, "seed": self.seed, "overrides": list(self.overrides), "workdir": self.key}
 
 
 def _sweep_entries(path: str) -> tuple[str, ...] | None:
@@ -134,8 +136,9 @@ def record_plan(out: str | Path, runs: Sequence[PlannedRun]) -> None:
     recorded = read_plan(out)
     for run in runs:
         before = recorded.get(run.key)
-        if before is not None and before != run.record():
-            changed = next(k for k in run.record() if before.get(k) != run.record()[k])
+        planned = {k: v for k, v in run.record().items() if k != "workdir"}  # the workdir follows from the key
+        if before is not None and any(before.get(k) != v for k, v in planned.items()):
+            changed = next(k for k, v in planned.items() if before.get(k) != v)
             raise UserError(
                 f"{out / MANIFEST}: run {run.key} was planned with {changed}={before.get(changed)!r}, "
                 f"now {run.record()[changed]!r}; use another --out for a different study"

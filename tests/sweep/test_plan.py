@@ -61,3 +61,11 @@ def test_corrupt_record_is_named(tmp_path):
     (tmp_path / MANIFEST).write_text("{")
     with pytest.raises(UserError, match=f"{MANIFEST}: not a sweep record"):
         read_plan(tmp_path)
+
+
+def test_the_same_sweep_named_relatively_or_absolutely_is_one_record(tmp_path, monkeypatch):
+    config = str(REPO_ROOT / "configs" / "rope.py")
+    record_plan(tmp_path / "out", plan_runs([config], [0], tmp_path / "out"))
+    monkeypatch.chdir(tmp_path)
+    record_plan("out", plan_runs([config], [0], "out"))  # no conflict: the workdir is kept relative
+    assert read_plan(tmp_path / "out")["rope/seed0"]["workdir"] == "rope/seed0"
