@@ -18,6 +18,7 @@ NOISY_LOGGERS = {
     "jax": logging_std.WARNING,
     "etils": logging_std.WARNING,
     "tensorstore": logging_std.WARNING,
+    "fontTools": logging_std.WARNING,  # the report's PDF: one line per font table subset
 }
 
 
