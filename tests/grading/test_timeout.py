@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from mathpe_jax.grading import timeout
 from mathpe_jax.grading.timeout import (
     HelperDied,
     HelperPool,
@@ -53,17 +54,15 @@ def test_exception_is_reraised_and_helper_survives(pool: HelperPool) -> None:
     assert pool.run(math.factorial, 4, budget_s=5) == 24
 
 
-def test_cpu_budget_stops_python_work_and_keeps_the_helper() -> None:
+def test_cpu_budget_stops_python_work_and_keeps_the_helper(monkeypatch) -> None:
+    # A wide wall-clock grace, so that on a loaded machine the hard stop cannot come before the
+    # helper has spent its 0.5 s of CPU: this test is about the helper's own timer.
+    monkeypatch.setattr(timeout, "HARD_STOP_GRACE_S", 60.0)
     single = HelperPool(size=1)
     try:
         pid = single.run(os.getpid, budget_s=5)
-        with pytest.raises(TimedOut) as stopped:
+        with pytest.raises(TimedOut, match="CPU budget"):
             single.run(burn_cpu, 30.0, budget_s=0.5)
-        if "wall time" in str(stopped.value):
-            # On a machine so loaded that the helper got under 0.5 s of CPU in 1.5 s, the hard stop
-            # comes first: still "timed out", but not the path this test is about.
-            pytest.skip("machine too loaded for the CPU timer to fire before the hard stop")
-        assert "CPU budget" in str(stopped.value)
         assert single.run(os.getpid, budget_s=5) == pid  # stopped by its own timer, not killed
     finally:
         single.shutdown()
