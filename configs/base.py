@@ -28,7 +28,9 @@ def get_config() -> ConfigDict:
     c.model.qkv_bias = False
     c.model.dtype = "float32"  # "bfloat16": bf16 compute, float32 params
     c.model.param_dtype = "float32"
-    c.model.attention_impl = "xla"
+    c.model.attention_impl = "xla"  # "xla", "cudnn" (GPU) or "auto" (cudnn on a GPU, else xla)
+    c.model.remat = "none"  # what backprop keeps per layer: "none" (all), "dots" (matmul outputs), "full" (input)
+    c.model.scan_layers = False  # True: one lax.scan over stacked layers (compile time flat in depth)
     c.model.sliding_window = 0  # > 0: a query sees keys fewer than this many positions back
     c.model.pe = ConfigDict({"name": "rope"})
 

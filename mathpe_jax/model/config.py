@@ -32,8 +32,15 @@ class ModelConfig:
     pe_options: tuple[tuple[str, Any], ...] = ()
     dtype: str = "float32"  # compute dtype of activations
     param_dtype: str = "float32"
-    attention_impl: str = "xla"  # "xla" (probabilities capturable) or "cudnn" (fused, GPU)
+    # "xla" (this project's blocked attention; probabilities capturable), "cudnn" (the fused kernel
+    # of jax.nn.dot_product_attention, GPU only) or "auto" (cudnn on a GPU, xla elsewhere).
+    attention_impl: str = "xla"
     sliding_window: int = 0  # > 0: a query sees keys fewer than this many positions back (Mistral)
+    # What the backward pass keeps of each layer: "none" (everything autodiff saves), "dots" (the
+    # outputs of the weight matmuls; the rest is recomputed) or "full" (only the layer's input).
+    remat: str = "none"
+    # Run the layer stack as one lax.scan over stacked weights: compile time stays flat in depth.
+    scan_layers: bool = False
 
     def __post_init__(self):
         if not self.head_dim:
