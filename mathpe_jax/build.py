@@ -27,7 +27,7 @@ from mathpe_jax.errors import UserError
 from mathpe_jax.model import lora
 from mathpe_jax.model.config import ModelConfig
 from mathpe_jax.model.transformer import Decoder
-from mathpe_jax.parallel.sharding import create_sharded
+from mathpe_jax.parallel.sharding import create_sharded, state_shardings
 from mathpe_jax.pe import pe_class
 
 # The LoRA adapters' random stream, apart from the shared layers' and the PE's (model.transformer.PE_STREAM).
@@ -99,7 +99,24 @@ def build_model(config: ConfigDict, tokenizer: Tokenizer, mesh: jax.sharding.Mes
         # that the embedding and the first projections were drawn with.
         lora_rngs = nnx.Rngs(params=jax.random.fold_in(jax.random.key(config.seed), LORA_STREAM))
         lora.apply_lora(model, adapters, rngs=lora_rngs)
+    if config.init.hf_dir or adapters is not None:
+        # A converted checkpoint is built with the default runtime choices, and adapters are added
+        # per layer: restack (and re-place the stacked arrays) after both.
+        m = config.model
+        model.configure(remat=m.remat, attention_impl=m.attention_impl, scan_layers=m.scan_layers)
+        state = nnx.state(model)
+        nnx.update(model, jax.device_put(state, state_shardings(state, mesh)))
     return model
+
+
+def per_layer(model: Decoder) -> Decoder:
+    """``model`` with its layers as separate modules (a copy if they are one scanned stack), for
+    code that walks modules by layer path: adapter files, PEFT and Hugging Face export."""
+    if not model.config.scan_layers:
+        return model
+    copy = nnx.clone(model)
+    copy.configure(scan_layers=False)
+    return copy
 
 
 def _check_bos(config: ConfigDict, tokenizer: Tokenizer) -> None:
@@ -155,6 +172,7 @@ def save_adapters(config: ConfigDict, model: Decoder, workdir: Path) -> None:
     from mathpe_jax.convert.load import resolve
     from mathpe_jax.convert.peft import export_peft
 
+    model = per_layer(model)
     lora.save_adapter(model, workdir / "adapter")
     hf_config = read_hf_config(resolve(config.init.hf_dir))
     if model.config.pe_name == model_config(hf_config).pe_name:

@@ -11,7 +11,9 @@ from ml_collections import ConfigDict
 from mathpe_jax.data.tasks import task_class
 from mathpe_jax.errors import ConfigError
 from mathpe_jax.hub import is_hub_id
+from mathpe_jax.model.attention import IMPLEMENTATIONS
 from mathpe_jax.model.config import DTYPES
+from mathpe_jax.model.transformer import REMAT_POLICIES
 from mathpe_jax.pe import check_pe_options, pe_class
 
 
@@ -49,7 +51,12 @@ def validate(c: ConfigDict) -> None:
              f"must divide model.num_heads={m.num_heads}")
     for key in ("dtype", "param_dtype"):
         _require(m[key] in DTYPES, f"model.{key}", m[key], f"must be one of {sorted(DTYPES)}")
-    _require(m.attention_impl in ("xla", "cudnn"), "model.attention_impl", m.attention_impl, "must be 'xla' or 'cudnn'")
+    _require(m.attention_impl in IMPLEMENTATIONS, "model.attention_impl", m.attention_impl, f"must be one of {IMPLEMENTATIONS}")
+    remat = m.get("remat", "none")  # absent from configs saved before it existed
+    _require(remat in REMAT_POLICIES, "model.remat", remat, f"must be one of {sorted(REMAT_POLICIES)}")
+    _require(isinstance(m.get("scan_layers", False), bool), "model.scan_layers", m.get("scan_layers"), "must be True or False")
+    _require(not (c.lora.dropout and (remat != "none" or m.get("scan_layers", False))), "lora.dropout", c.lora.dropout,
+             "must be 0 with model.remat or model.scan_layers (their layers run as pure functions, without dropout's random stream)")
     options = {k: v for k, v in m.pe.items() if k != "name"}
     try:
         pe_class(m.pe.name)

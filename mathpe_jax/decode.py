@@ -18,6 +18,7 @@ from flax import nnx
 from mathpe_jax.data.batching import padded_length
 from mathpe_jax.model.kv_cache import KVCache
 from mathpe_jax.model.transformer import Decoder
+from mathpe_jax.parallel.sharding import activation_sharding, mesh_of
 
 
 def left_pad(prompts: Sequence[Sequence[int]], pad_id: int, length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -102,9 +103,10 @@ def greedy_generate(
         real = len(chunk)
         chunk += [chunk[-1]] * (min(batch_size, len(prompts)) - real)
         tokens, positions = left_pad(chunk, pad_id, prompt_len)
-        out = np.asarray(
-            _generate(graphdef, state, tokens, positions, max_new_tokens=budget, eos_id=eos_id, pad_id=pad_id)
-        )
+        with activation_sharding(mesh_of(state)):  # traced on the first call of each shape
+            out = np.asarray(
+                _generate(graphdef, state, tokens, positions, max_new_tokens=budget, eos_id=eos_id, pad_id=pad_id)
+            )
         for row in out[:real]:
             ids = row[:max_new_tokens].tolist()
             results.append(ids[: ids.index(eos_id) + 1] if eos_id in ids else ids)

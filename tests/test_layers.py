@@ -48,6 +48,7 @@ LAYERS: dict[str, int] = {
     "analysis": 5,
     "main": 6,
     "sweep": 6,
+    "memory": 4,
 }
 
 # Beyond layers: what reads a run restores parameters through ``run/`` and never reaches into

@@ -19,7 +19,7 @@ from mathpe_jax.model.config import DTYPES, ModelConfig
 ROPE_TYPES = ("default", "linear", "llama3")
 DTYPE_KEYS = ("dtype", "torch_dtype")  # transformers 5.x, 4.x
 # Fields a Hugging Face config cannot express; they never make a model unexportable.
-RUNTIME_FIELDS = ("dtype", "param_dtype", "attention_impl")
+RUNTIME_FIELDS = ("dtype", "param_dtype", "attention_impl", "remat", "scan_layers")
 ARCHITECTURE_CLASSES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "mistral": "MistralForCausalLM"}
 
 

@@ -2,24 +2,40 @@
 
 The PE is a plug-in (see ``mathpe_jax.pe``): the decoder calls its three hooks and never asks
 which encoding it is. Parameters carry logical axis names (``embed``, ``heads``, ``kv_heads``,
-``mlp``, ``vocab``) that ``mathpe_jax.parallel`` maps onto mesh axes.
+``mlp``, ``vocab``, and ``layers`` for a scanned stack) that ``mathpe_jax.parallel`` maps onto mesh
+axes; activations are constrained by the same names.
+
+Memory and compile time (``ModelConfig.remat`` and ``scan_layers``): in training each layer can be
+rematerialised under a ``jax.checkpoint`` policy, and the layers can be kept as one stacked module
+run by ``lax.scan``, so XLA compiles one layer instead of ``num_layers``. A stacked model is built
+from the same per-layer draws as a plain one, so both start from equal weights.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from mathpe_jax.model.attention import attention
+from mathpe_jax.model.attention import Bias, attention
 from mathpe_jax.model.config import ModelConfig
 from mathpe_jax.model.kv_cache import KVCache
 from mathpe_jax.parallel.sharding import constrain
 from mathpe_jax.pe import PositionalEncoding, build_pe
 
 ACTIVATION_AXES = ("batch", "length", "embed")
+
+#: What the backward pass keeps of a layer (the rest is recomputed): ``none`` keeps everything
+#: autodiff saves, ``dots`` the outputs of matmuls without batch dimensions (the weight
+#: projections, not attention's score products), ``full`` only the layer's input.
+REMAT_POLICIES = {
+    "none": None,
+    "dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+    "full": jax.checkpoint_policies.nothing_saveable,
+}
 
 #: Folded into the seed's key to give the PE its own stream. The shared layers draw
 #: ``fold_in(key, n)`` for n = 0, 1, 2, ... (one per initialised array), which never reaches this.
@@ -95,6 +111,9 @@ class Attention(nnx.Module):
         k = self.k_proj(x).reshape(batch, length, self.num_kv_heads, self.head_dim)
         v = self.v_proj(x).reshape(batch, length, self.num_kv_heads, self.head_dim)
         q, k = pe.rotate(q, k, positions, layer)
+        q = constrain(q, ("batch", "length", "heads", None))
+        k = constrain(k, ("batch", "length", "kv_heads", None))
+        v = constrain(v, ("batch", "length", "kv_heads", None))
         if cache is not None:
             layer_kv = cache.write(k, v, layer_kv)
             k, v = layer_kv
@@ -104,13 +123,25 @@ class Attention(nnx.Module):
             v,
             q_positions=positions,
             k_positions=k_positions,
-            bias=pe.bias(positions, k_positions, layer),
+            bias=pe_bias(pe, layer),
             causal_slots=cache is None,
             window=self.window,
             return_probs=return_probs,
             implementation=self.implementation,
         )
         return self.o_proj(out.reshape(batch, length, -1)), layer_kv, probs
+
+
+def _pe_bias_fn(graphdef: nnx.GraphDef, args, q_positions: jax.Array, k_positions: jax.Array):
+    state, layer = args
+    return nnx.merge(graphdef, state).bias(q_positions, k_positions, layer)
+
+
+def pe_bias(pe: PositionalEncoding, layer) -> Bias:
+    """The PE's bias hook as an attention ``Bias``: its parameters and the layer index travel as
+    arguments, so attention computes the bias per query block and differentiates the parameters."""
+    graphdef, state = nnx.split(pe)
+    return Bias(functools.partial(_pe_bias_fn, graphdef), (state, jnp.asarray(layer, jnp.int32)))
 
 
 class Block(nnx.Module):
@@ -152,9 +183,32 @@ class Decoder(nnx.Module):
             rngs=rngs,
         )
         self.pe = build_pe(cfg.pe_name, cfg.pe_dims, dict(cfg.pe_options), pe_rngs(rngs))
-        self.layers = nnx.List([Block(cfg, rngs) for _ in range(cfg.num_layers)])
+        if cfg.remat not in REMAT_POLICIES:
+            raise ValueError(f"model.remat must be one of {sorted(REMAT_POLICIES)}, got {cfg.remat!r}")
+        blocks = [Block(cfg, rngs) for _ in range(cfg.num_layers)]
+        # Scanned: one Block whose arrays have a leading layer axis, from the same per-layer draws.
+        self.layers = stack_blocks(blocks) if cfg.scan_layers else nnx.List(blocks)
         self.final_norm = RMSNorm(cfg)
         self.lm_head = None if cfg.tie_embeddings else dense(cfg, cfg.width, cfg.vocab_size, ("embed", "vocab"), rngs)
+
+    def configure(self, *, remat: str | None = None, attention_impl: str | None = None, scan_layers: bool | None = None) -> None:
+        """Changes how the model runs, not what it computes: the remat policy, the attention
+        kernel, and whether the layers are one scanned stack (restacking the same arrays). For a
+        converted checkpoint, which is built with the defaults."""
+        if remat is not None and remat not in REMAT_POLICIES:
+            raise ValueError(f"model.remat must be one of {sorted(REMAT_POLICIES)}, got {remat!r}")
+        changes = {key: value for key, value in (("remat", remat), ("attention_impl", attention_impl)) if value is not None}
+        if attention_impl is not None:
+            for _, module in nnx.iter_modules(self):
+                if isinstance(module, Attention):
+                    module.implementation = attention_impl
+        if scan_layers is not None and scan_layers != self.config.scan_layers:
+            if scan_layers:
+                self.layers = stack_blocks(list(self.layers))
+            else:
+                self.layers = nnx.List(unstack_blocks(self.layers, self.config.num_layers))
+            changes["scan_layers"] = scan_layers
+        self.config = self.config.replace(**changes)
 
     def replace_pe(self, name: str, options: dict, rngs: nnx.Rngs) -> None:
         """Swaps in another positional encoding (e.g. on a converted checkpoint); the new PE's own
@@ -197,8 +251,10 @@ class Decoder(nnx.Module):
             k_positions = cache.positions
         x = self.pe.embed(self.embed(tokens), positions)
         x = constrain(x, ACTIVATION_AXES)
+        if cache is None and not return_attention:
+            return self.final_norm(self._training_stack(x, positions)), None, None
         new_kv, probs = [], []
-        for layer, block in enumerate(self.layers):
+        for layer, block in enumerate(self.blocks()):
             layer_kv = None if cache is None else (cache.keys[layer], cache.values[layer])
             x, layer_kv, p = block(x, positions, k_positions, self.pe, layer, cache, layer_kv, return_attention)
             new_kv.append(layer_kv)
@@ -210,6 +266,45 @@ class Decoder(nnx.Module):
                 index=cache.index + tokens.shape[1],
             )
         return self.final_norm(x), cache, tuple(probs) if return_attention else None
+
+    def blocks(self) -> list[Block]:
+        """The layers as separate Blocks (for a scanned stack, each one a slice of the stacked
+        arrays): what decoding with a cache and attention capture loop over."""
+        if not self.config.scan_layers:
+            return list(self.layers)
+        graphdef, state = nnx.split(self.layers)
+        return [nnx.merge(graphdef, jax.tree.map(lambda a, i=i: a[i], state)) for i in range(self.config.num_layers)]
+
+    def _training_stack(self, x: jax.Array, positions: jax.Array) -> jax.Array:
+        """All layers without a cache, under the config's remat policy, scanned or in a loop.
+
+        Remat and scan run each layer as a pure function of its split state; the plain stack calls
+        the modules themselves, so that a random stream (LoRA dropout) advances in place."""
+        if self.config.remat == "none" and not self.config.scan_layers:
+            for layer, block in enumerate(self.layers):
+                x = block(x, positions, positions, self.pe, layer, None, None, False)[0]
+            return x
+        pe_graph, pe_state = nnx.split(self.pe)
+        policy = REMAT_POLICIES[self.config.remat]
+
+        def layer_fn(block_graph, block_state, pe_state, x, layer):
+            block, pe = nnx.merge(block_graph, block_state), nnx.merge(pe_graph, pe_state)
+            return block(x, positions, positions, pe, layer, None, None, False)[0]
+
+        if self.config.remat != "none":
+            layer_fn = jax.checkpoint(layer_fn, policy=policy, static_argnums=(0,))
+        if not self.config.scan_layers:
+            for layer, block in enumerate(self.layers):
+                x = layer_fn(*nnx.split(block), pe_state, x, layer)
+            return x
+        block_graph, stacked = nnx.split(self.layers)
+
+        def body(x, layer_and_state):
+            layer, block_state = layer_and_state
+            return layer_fn(block_graph, block_state, pe_state, x, layer), None
+
+        layers = jnp.arange(self.config.num_layers, dtype=jnp.int32)
+        return jax.lax.scan(body, x, (layers, stacked))[0]
 
     def logits(self, hidden: jax.Array) -> jax.Array:
         """Next-token logits ``[..., V]`` in float32 from hidden states ``[..., D]``."""
@@ -224,3 +319,29 @@ class Decoder(nnx.Module):
         if type(self.lm_head) is nnx.Linear and self.lm_head.bias is None:
             return self.lm_head.kernel[...]
         return None
+
+
+def stack_blocks(blocks: list[Block]) -> Block:
+    """One Block whose every array is the per-layer arrays stacked on a new leading axis, with the
+    logical axis name ``layers`` in front of each variable's own."""
+    graphdef = nnx.graphdef(blocks[0])
+    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *(nnx.state(b) for b in blocks))
+    for _, variable in nnx.to_flat_state(stacked):
+        axes = variable.get_metadata().get("out_sharding")
+        if axes is not None:
+            variable.set_metadata("out_sharding", ("layers", *axes))
+    return nnx.merge(graphdef, stacked)
+
+
+def unstack_blocks(stacked: Block, num_layers: int) -> list[Block]:
+    """The inverse of ``stack_blocks``: separate Blocks holding each layer's slice."""
+    graphdef, state = nnx.split(stacked)
+    blocks = []
+    for i in range(num_layers):
+        layer_state = jax.tree.map(lambda a, i=i: a[i], state)
+        for _, variable in nnx.to_flat_state(layer_state):
+            axes = variable.get_metadata().get("out_sharding")
+            if axes is not None and axes[:1] == ("layers",):
+                variable.set_metadata("out_sharding", tuple(axes[1:]))
+        blocks.append(nnx.merge(graphdef, layer_state))
+    return blocks

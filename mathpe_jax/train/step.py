@@ -14,6 +14,7 @@ import optax
 from flax import nnx, struct
 
 from mathpe_jax.data.batching import Batch
+from mathpe_jax.parallel.sharding import activation_sharding, constrain
 from mathpe_jax.train.loss import lm_loss_sum
 
 
@@ -25,11 +26,27 @@ class TrainState:
     rngs: nnx.State  # random streams of the model (dropout), advanced every step
 
 
+def micro_batches(batch: Batch, grad_accum: int) -> Batch:
+    """``[B, ...]`` -> ``[grad_accum, B / grad_accum, ...]``, micro-batch i holding rows i,
+    i + grad_accum, ...: a strided split keeps each device's rows in every micro-batch, so the batch
+    sharding stays on the rows axis (a contiguous split would move it onto the scanned axis)."""
+
+    def split(x: jax.Array) -> jax.Array:
+        x = x.reshape(-1, grad_accum, *x.shape[1:]).swapaxes(0, 1)
+        return constrain(x, (None, "batch") + (None,) * (x.ndim - 2))
+
+    return jax.tree.map(split, batch)
+
+
 def make_train_step(
-    graphdef: nnx.GraphDef, tx: optax.GradientTransformation, grad_accum: int
+    graphdef: nnx.GraphDef,
+    tx: optax.GradientTransformation,
+    grad_accum: int,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> Callable[[TrainState, nnx.State, Batch], tuple[TrainState, dict[str, jax.Array]]]:
     """``step(state, frozen, batch) -> (state, metrics)``; the batch is split into ``grad_accum``
-    micro-batches whose gradients are summed, so the update equals the one of the whole batch."""
+    micro-batches whose gradients are summed, so the update equals the one of the whole batch.
+    With a ``mesh``, activations are constrained to it while the step is traced."""
 
     def loss_fn(params, rngs, frozen, micro: Batch):
         model = nnx.merge(graphdef, params, rngs, frozen)
@@ -39,7 +56,10 @@ def make_train_step(
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
     def step(state: TrainState, frozen: nnx.State, batch: Batch):
-        micro_batches = jax.tree.map(lambda x: x.reshape(grad_accum, -1, *x.shape[1:]), batch)
+        with activation_sharding(mesh):
+            return accumulated_step(state, frozen, batch)
+
+    def accumulated_step(state: TrainState, frozen: nnx.State, batch: Batch):
 
         def accumulate(carry, micro):
             grads, rngs, loss_sum, count = carry
@@ -47,7 +67,8 @@ def make_train_step(
             return (jax.tree.map(jnp.add, grads, g), rngs, loss_sum + l_sum, count + n), None
 
         zeros = jax.tree.map(jnp.zeros_like, state.params)
-        (grads, rngs, loss_sum, count), _ = jax.lax.scan(accumulate, (zeros, state.rngs, 0.0, 0.0), micro_batches)
+        carry = (zeros, state.rngs, 0.0, 0.0)
+        (grads, rngs, loss_sum, count), _ = jax.lax.scan(accumulate, carry, micro_batches(batch, grad_accum))
         count = jnp.maximum(count, 1.0)
         grads = jax.tree.map(lambda g: g / count, grads)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)

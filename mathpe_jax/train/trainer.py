@@ -105,7 +105,7 @@ def train(
     start, state = _restore(checkpoints, state, mesh)
     is_chief = jax.process_index() == 0
     log = MetricsLog(workdir, resume_step=start, enabled=is_chief)
-    step_fn = jax.jit(make_train_step(graphdef, tx, train_config["grad_accum"]), donate_argnums=(0,))
+    step_fn = jax.jit(make_train_step(graphdef, tx, train_config["grad_accum"], mesh), donate_argnums=(0,))
     progress = StepProgress(start, total_steps)
     t0 = time.perf_counter()
     last_loss = float("nan")

@@ -1,8 +1,28 @@
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mathpe_jax.model.attention import attention
+from mathpe_jax.model.attention import Bias, attention
+
+
+def table_bias(table):
+    """A ``Bias`` reading ``table [B or 1, H, P, P]`` at (query position, key position); padding
+    (-1) reads position 0, which the mask hides anyway. Any bias a PE can give has this form."""
+
+    def read(table, qp, kp):
+        qi, ki = jnp.maximum(qp, 0), jnp.maximum(kp, 0)
+        rows = jnp.broadcast_to(table, (qp.shape[0], *table.shape[1:]))
+        return jax.vmap(lambda t, a, b: t[:, a[:, None], b[None, :]])(rows, qi, ki)
+
+    return Bias(read, jnp.asarray(table))
+
+
+def dense_bias(table, qpos, kpos):
+    """The ``[B, H, T, S]`` float64 bias by slot that ``table_bias(table)`` gives."""
+    table = np.broadcast_to(np.asarray(table, np.float64), (qpos.shape[0], *np.shape(table)[1:]))
+    qi, ki = np.maximum(qpos, 0), np.maximum(kpos, 0)
+    return np.stack([table[b][:, qi[b][:, None], ki[b][None, :]] for b in range(qpos.shape[0])])
 
 
 def reference_attention(q, k, v, qpos, kpos, bias, window=0):
@@ -30,23 +50,25 @@ def inputs(seed=0):
     kpos = np.tile(np.arange(9, dtype=np.int32), (2, 1))
     kpos[1, :2] = -1  # left padding in row 1
     qpos = kpos[:, 3:]
-    bias = rng.normal(size=(2, 4, 6, 9)).astype(np.float32)
-    return q, k, v, qpos, kpos, bias
+    table = rng.normal(size=(2, 4, 9, 9)).astype(np.float32)
+    return q, k, v, qpos, kpos, table
 
 
 def test_matches_float64_reference_with_gqa_bias_and_padding():
-    q, k, v, qpos, kpos, bias = inputs()
-    out, probs = attention(q, k, v, q_positions=qpos, k_positions=kpos, bias=bias, return_probs=True)
-    np.testing.assert_allclose(np.asarray(out), reference_attention(q, k, v, qpos, kpos, bias), atol=1e-5)
+    q, k, v, qpos, kpos, table = inputs()
+    out, probs = attention(q, k, v, q_positions=qpos, k_positions=kpos, bias=table_bias(table), return_probs=True)
+    want = reference_attention(q, k, v, qpos, kpos, dense_bias(table, qpos, kpos))
+    np.testing.assert_allclose(np.asarray(out), want, atol=1e-5)
     assert np.all(np.asarray(probs)[1, :, :, :2] == 0)
 
 
 def test_library_kernel_agrees_with_our_einsums():
     """jax.nn.dot_product_attention (the fused path on GPU) computes the same function."""
-    q, k, v, qpos, kpos, bias = inputs(1)
-    ours, _ = attention(q, k, v, q_positions=qpos, k_positions=kpos, bias=bias)
+    q, k, v, qpos, kpos, table = inputs(1)
+    ours, _ = attention(q, k, v, q_positions=qpos, k_positions=kpos, bias=table_bias(table))
     from mathpe_jax.model.attention import visibility_mask
 
+    bias = table_bias(table).fn(jnp.asarray(table), jnp.asarray(qpos), jnp.asarray(kpos))
     lib = jax.nn.dot_product_attention(q, k, v, bias=bias, mask=visibility_mask(qpos, kpos), implementation="xla")
     np.testing.assert_allclose(np.asarray(ours), np.asarray(lib), atol=1e-5)
 
@@ -75,10 +97,11 @@ def test_query_blocks_match_float64_reference():
 
     q, k, v, pos = long_inputs()
     assert q.shape[1] > 2 * QUERY_BLOCK and q.shape[1] % QUERY_BLOCK
-    bias = np.random.default_rng(3).normal(size=(1, 4, 300, 300)).astype(np.float32)
-    out, _ = attention(q, k, v, q_positions=pos, k_positions=pos, bias=bias, causal_slots=True)
+    table = np.random.default_rng(3).normal(size=(1, 4, 300, 300)).astype(np.float32)
+    out, _ = attention(q, k, v, q_positions=pos, k_positions=pos, bias=table_bias(table), causal_slots=True)
     real = pos >= 0  # a padding query sees no key; its output is unused and left unspecified
-    np.testing.assert_allclose(np.asarray(out)[real], reference_attention(q, k, v, pos, pos, bias)[real], atol=1e-5)
+    want = reference_attention(q, k, v, pos, pos, dense_bias(table, pos, pos))
+    np.testing.assert_allclose(np.asarray(out)[real], want[real], atol=1e-5)
 
 
 @pytest.mark.parametrize("window", [1, 40, 200])
@@ -86,9 +109,8 @@ def test_sliding_window_matches_float64_reference(window):
     """Windows inside one query block, across blocks, and longer than a block; blocked (keys from
     the window's start) and unblocked (a KV cache's view) give the same rows."""
     q, k, v, pos = long_inputs(seed=7)
-    bias = np.zeros((1, 4, 300, 300), np.float32)
     real = pos >= 0
-    want = reference_attention(q, k, v, pos, pos, bias, window)[real]
+    want = reference_attention(q, k, v, pos, pos, np.zeros((1, 4, 300, 300)), window)[real]
     for causal_slots in (True, False):
         out, _ = attention(q, k, v, q_positions=pos, k_positions=pos, causal_slots=causal_slots, window=window)
         np.testing.assert_allclose(np.asarray(out)[real], want, atol=1e-5)
@@ -113,27 +135,26 @@ def test_causal_slots_need_self_attention():
 
 @pytest.mark.parametrize("bias_batch", [1, 2])
 def test_hand_written_backward_matches_autodiff(bias_batch):
-    """Gradients of the blocked attention (its own backward pass) against autodiff of a plain
-    float32 formula, for q, k, v and a trainable bias; tolerance 1e-4 for float32 sums of 300 terms."""
-    import jax.numpy as jnp
-
+    """Gradients of the blocked attention (its own backward pass, which recomputes each block's
+    scores and bias) against autodiff of a plain float32 formula, for q, k, v and the table the bias
+    is read from; tolerance 1e-4 for float32 sums of 300 terms."""
     q, k, v, pos = long_inputs(seed=4)
-    bias = np.random.default_rng(5).normal(size=(bias_batch, 4, 300, 300)).astype(np.float32)
+    table = np.random.default_rng(5).normal(size=(bias_batch, 4, 300, 300)).astype(np.float32)
     d_out = np.random.default_rng(6).normal(size=q.shape).astype(np.float32)
     d_out[pos < 0] = 0  # padding queries are unused (their loss is masked), so they get no gradient
 
-    def plain(q, k, v, bias):
+    def plain(q, k, v, table):
         kk, vv = jnp.repeat(k, 2, axis=2), jnp.repeat(v, 2, axis=2)
-        logits = jnp.einsum("bthd,bshd->bhts", q, kk) / np.sqrt(8.0) + bias
+        logits = jnp.einsum("bthd,bshd->bhts", q, kk) / np.sqrt(8.0) + table_bias(table).fn(table, pos, pos)
         visible = (pos[:, None, None, :] >= 0) & (pos[:, None, None, :] <= pos[:, None, :, None])
         probs = jax.nn.softmax(jnp.where(visible, logits, -1e30), axis=-1)
         return jnp.einsum("bhts,bshd->bthd", probs, vv)
 
-    def ours(q, k, v, bias):
-        return attention(q, k, v, q_positions=pos, k_positions=pos, bias=bias, causal_slots=True)[0]
+    def ours(q, k, v, table):
+        return attention(q, k, v, q_positions=pos, k_positions=pos, bias=table_bias(table), causal_slots=True)[0]
 
     def grads(fn):
-        return jax.grad(lambda *args: jnp.sum(fn(*args) * d_out), argnums=(0, 1, 2, 3))(q, k, v, bias)
+        return jax.grad(lambda *args: jnp.sum(fn(*args) * d_out), argnums=(0, 1, 2, 3))(q, k, v, table)
 
-    for name, got, want in zip("q k v bias".split(), grads(ours), grads(plain), strict=True):
+    for name, got, want in zip("q k v table".split(), grads(ours), grads(plain), strict=True):
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-4, err_msg=name)
