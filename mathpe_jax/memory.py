@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -53,6 +54,7 @@ class StepMemory:
     alias: int
     flops: float
     compile_seconds: float
+    hlo: str = dataclasses.field(repr=False, default="")
 
     @property
     def total(self) -> int:
@@ -108,6 +110,7 @@ def _compile(fn, *args, donate: tuple[int, ...] = ()) -> StepMemory:
         alias=int(memory.alias_size_in_bytes),
         flops=float((cost or {}).get("flops", float("nan"))),
         compile_seconds=seconds,
+        hlo=compiled.as_text(),
     )
 
 
@@ -190,9 +193,26 @@ def plan_training(config: ConfigDict, model: Decoder, mesh) -> dict[str, Any]:
         "saved_activations_gb": saved / GB,
         "largest_saved": [{"what": what, "gb": size / GB} for what, size in largest],
         "flops": step.flops,
+        "model_flops": model_flops(model, rows * length, length, trains_base=build.lora_config(config) is None),
         "compile_seconds": step.compile_seconds,
-        "cpu_upcast_gb": cpu_upcast_bytes(model, mesh) / GB,
+        "cpu_upcast_gb": cpu_upcast_bytes(step.hlo, weight_shapes(model, mesh)) / GB,
     }
+
+
+def model_flops(model: Decoder, tokens: int, seq: int, trains_base: bool) -> float:
+    """Matmul FLOPs of one training step by formula: forward ``2 N`` per token for the N weights
+    that matmuls read, plus ``2 x 2 x layers x (seq / 2) x heads x head_dim`` for causal attention's
+    two products; backward twice the forward when every weight trains, once when the base is
+    frozen (LoRA: no weight gradients, only input gradients). Remat's recomputation is not counted,
+    as model-FLOPs utilisation does not count it. XLA's own ``flops`` counts a scanned loop's
+    body once, so it falls short of this for a scanned stack."""
+    cfg = model.config
+    matrices = [x for path, x in nnx.to_flat_state(nnx.state(model, nnx.Param))
+                if x.ndim >= 2 and (path[0] != "embed" or cfg.tie_embeddings)]
+    weights = sum(math.prod(x.shape) for x in matrices)
+    attention = 2 * 2 * cfg.num_layers * (seq / 2) * cfg.num_heads * cfg.head_dim
+    forward = tokens * (2 * weights + attention)
+    return forward * (3 if trains_base else 2)
 
 
 def plan_decoding(config: ConfigDict, model: Decoder, mesh, prompt_len: int) -> dict[str, Any]:
@@ -210,6 +230,7 @@ def plan_decoding(config: ConfigDict, model: Decoder, mesh, prompt_len: int) -> 
     with activation_sharding(mesh):
         step = _compile(generate, state, prompt, prompt)
     return {
+        "cpu_upcast_gb": cpu_upcast_bytes(step.hlo, weight_shapes(model, mesh)) / GB,
         "batch": rows,
         "prompt_len": prompt_len,
         "new_tokens": new_tokens,
@@ -220,21 +241,38 @@ def plan_decoding(config: ConfigDict, model: Decoder, mesh, prompt_len: int) -> 
     }
 
 
-def cpu_upcast_bytes(model: Decoder, mesh) -> int:
-    """An upper bound, per device, of the float32 copies a CPU compilation makes of bfloat16 weights
-    that matmuls read: the bfloat16 parameters, doubled, for the largest set live at once (one
-    layer under a scanned stack, all of them otherwise). A GPU computes in bfloat16 and makes
-    none; subtract this from a CPU plan's total to read it as a GPU's."""
+_F32_BUFFER = re.compile(r"^\s+(?:ROOT )?%\S+ = f32\[([0-9,]+)\]\{[0-9,]*\} (?:fusion|convert|copy)\(")
+
+
+def weight_shapes(model: Decoder, mesh) -> set[tuple[int, ...]]:
+    """Per-device shapes (and their transposes) of the model's bfloat16 matrices, one layer's slice
+    for a scanned stack."""
     state = nnx.state(model, nnx.Param)
-    shardings = state_shardings(state, mesh)
-    per_device = 0
-    for value, sharding in zip(jax.tree.leaves(state), jax.tree.leaves(shardings), strict=True):
+    shapes = set()
+    for value, sharding in zip(jax.tree.leaves(state), jax.tree.leaves(state_shardings(state, mesh)), strict=True):
         if value.dtype == jnp.bfloat16 and value.ndim >= 2:
-            shard = sharding.shard_shape(value.shape)
-            per_device += 2 * math.prod(shard)  # bf16 -> f32 adds 2 bytes per element
-    if model.config.scan_layers:
-        per_device //= model.config.num_layers
-    return per_device
+            shape = tuple(sharding.shard_shape(value.shape))[-2:]
+            shapes |= {shape, shape[::-1]}
+    return shapes
+
+
+def cpu_upcast_bytes(hlo: str, shapes: set[tuple[int, ...]]) -> int:
+    """Float32 buffers of a bfloat16 weight's shape in a compiled program: the copies a CPU makes
+    so its matmuls can read weights in float32. Counted over the program's own computations (the
+    entry and loop bodies, where buffers are allocated; fused computations are not), each buffer
+    once: a loop body's copies count once however many layers the loop runs. An upper bound on
+    what is live at once; a GPU makes none of them."""
+    computation, total = "", 0
+    for line in hlo.splitlines():
+        if line and not line[0].isspace():
+            computation = line.split(" ", 1)[0]
+            continue
+        match = _F32_BUFFER.match(line)
+        if match and "fused" not in computation:
+            shape = tuple(int(d) for d in match.group(1).split(","))
+            if shape in shapes:
+                total += 4 * math.prod(shape)
+    return total
 
 
 def plan(config: ConfigDict, mesh, hf_config: Mapping[str, Any] | None = None, vocab_size: int = 0,

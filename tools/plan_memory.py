@@ -77,8 +77,10 @@ def table(report: dict) -> str:
         f"{'decode ' + str(d['batch']) + ' x ' + str(d['prompt_len']) + '+' + str(d['new_tokens']):<22}{d['args_gb']:>8.2f}"
         f"{'':>8}{'':>12}{d['temp_gb']:>8.2f}{d['total_gb']:>8.2f}{d['compile_seconds']:>11.1f}",
         "",
-        f"training step: {t['flops'] / 1e12:.1f} TFLOP (batch {t['batch']} in micro-batches of {t['micro_batch']}); "
-        f"CPU-only float32 weight copies, at most {t['cpu_upcast_gb']:.2f} GB of the total",
+        f"training step: {t['model_flops'] / 1e12:.1f} model TFLOP (XLA counts {t['flops'] / 1e12:.1f}), batch {t['batch']} "
+        f"in micro-batches of {t['micro_batch']}",
+        f"CPU-only float32 copies of bfloat16 weights, at most: train {t['cpu_upcast_gb']:.2f} GB, decode "
+        f"{d['cpu_upcast_gb']:.2f} GB (a GPU makes none: its total is about total - copies)",
         "largest saved activations: " + "; ".join(f"{s['what']} {s['gb']:.2f} GB" for s in t["largest_saved"][:3]),
     ]
     return "\n".join(lines)

@@ -1,9 +1,11 @@
 """The five-node design of the study: one PE paired with one pretrained 7B math model per node.
 
 Every pairing is LoRA fine-tuning on GSM8K in bf16, sized for one 80 GB GPU: a 7B base in bf16 is
-about 14 GB, rank-16 adapters on q/k/v/o and their AdamW state well under 1 GB, and activations
-of 8 x 1024-token sequences (with gradient accumulation 4 for an effective batch of 32) fit the
-rest. Checkpoints are named by hub id, for clusters that can reach the hub or mirror it.
+about 14 GB, rank-16 adapters on q/k/v/o and their AdamW state well under 1 GB. Activations of
+8 x 1024-token micro-batches (gradient accumulation 4 for an effective batch of 32) fit because
+each layer is rematerialised (only its input is kept, ~2 GB for the whole stack) and the layers
+run as one scan. ``python tools/plan_memory.py --config=<pairing>`` prints the plan. Checkpoints
+are named by hub id, for clusters that can reach the hub or mirror it.
 """
 
 from ml_collections import ConfigDict
@@ -23,6 +25,9 @@ def seven_b_lora(c: ConfigDict) -> ConfigDict:
     """The budget of a 7B LoRA fine-tune on one 80 GB GPU, shared by the pairings and the
     controlled fine-tune preset so that both designs train the same adapters for as long."""
     c.model.dtype = "bfloat16"
+    c.model.remat = "full"
+    c.model.scan_layers = True
+    c.model.attention_impl = "auto"  # cuDNN's fused kernel on a GPU
     c.task.max_len = 1024
     c.lora.rank = 16
     c.lora.alpha = 32.0
