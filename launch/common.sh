@@ -7,9 +7,9 @@
 # exports them: pbsdsh starts tasks without the job's environment, and enroot containers start
 # without the host's).
 
-# Prefixes of the variables a task receives (HF_TOKEN and other *TOKEN* variables excepted: the
-# words appear on the task's command line).
-MATHPE_PASS_PREFIXES=(MATHPE_ HF_ TRANSFORMERS_ JAX_ XLA_ NCCL_ TF_CPP_ CONTAINER)
+# The variables a task receives: CONTAINER and those with these prefixes (HF_TOKEN and other
+# *TOKEN* variables excepted: the words appear on the task's command line).
+MATHPE_PASS_PREFIXES=(MATHPE_ HF_ TRANSFORMERS_ JAX_ XLA_ NCCL_ TF_CPP_)
 
 mathpe_fail() {
   echo "error: $*" >&2
@@ -41,7 +41,10 @@ mathpe_prepare() {
   TASK_ENV=()
   local name prefix
   while IFS= read -r name; do
-    case $name in *TOKEN*) continue ;; esac
+    case $name in
+      *TOKEN*) continue ;;
+      CONTAINER) TASK_ENV+=("$name=${!name}") && continue ;;
+    esac
     for prefix in "${MATHPE_PASS_PREFIXES[@]}"; do
       if [[ $name == "$prefix"* ]]; then
         TASK_ENV+=("$name=${!name}")

@@ -35,6 +35,7 @@ def job_env(cluster: Cluster, script: str, **values: str) -> dict[str, str]:
         MATHPE_DATA_DIR=str(tmp / "data"),
         HF_HOME=str(tmp / "hf"),
         HF_TOKEN="secret",
+        CONTAINER_NAME="not-ours",
         MATHPE_HEARTBEAT_TIMEOUT="30",
         **values,
     )
@@ -71,6 +72,7 @@ def test_without_a_container_each_node_runs_mathpe_python(cluster, script):
         assert env["MATHPE_DATA_DIR"] == str(cluster.root / "data")
         assert env["HF_HOME"] == str(cluster.root / "hf")
         assert env["MATHPE_HEARTBEAT_TIMEOUT"] == "30"
+        assert "CONTAINER_NAME" not in env or script.endswith(".slurm")  # srun hands everything over
         # ... offline by default.
         assert env["HF_HUB_OFFLINE"] == env["TRANSFORMERS_OFFLINE"] == env["HF_DATASETS_OFFLINE"] == "1"
     # A token is never written on a command line (srun hands the whole environment over anyway).
