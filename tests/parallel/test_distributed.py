@@ -197,8 +197,10 @@ def test_the_guard_names_the_tasks_the_service_lists():
                           input=runtime, capture_output=True, text=True, timeout=60)
     assert done.stderr.splitlines() == [
         "step 10 loss 1.0",
-        "error: process 0 of 4: lost process 2, 3 of 4 (no heartbeat for 9 s): it stopped or became unreachable; "
-        "rerun the job to resume from the last checkpoint",
+        (
+            "error: process 0 of 4: lost process 2, 3 of 4 (no heartbeat for 9 s): it stopped or became unreachable; "
+            "rerun the job to resume from the last checkpoint"
+        ),
     ]
 
 
