@@ -101,7 +101,9 @@ def _stderr_captured() -> Iterator[BinaryIO]:
 
 
 def _peer_lost(coordinator: str):
-    """The client's error callback: one line and exit 1 when the run loses a peer after joining."""
+    """The client's error callback: one line and exit 1. Its presence is what makes a failed join
+    raise; the runtime of jax 0.10 cannot call it later (see the module docstring), should a
+    later one manage to, it still ends the process in one line."""
 
     def report(*_) -> None:
         message = (
