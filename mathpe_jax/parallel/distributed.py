@@ -251,6 +251,9 @@ def _guard_stderr(process_id: int, num_processes: int, coordinator: str, heartbe
             stdout=subprocess.DEVNULL,
             start_new_session=True,  # a terminal's Ctrl-C reaches the run, not its guard
         )
+    except OSError as err:  # no guard: the runtime's own output, as with MATHPE_RAW_STDERR=1
+        logging.warning("stderr guard not started (%s): a lost peer will show the runtime's own output", err)
+    else:
         sys.stderr.flush()
         os.dup2(write_end, 2)
     finally:
