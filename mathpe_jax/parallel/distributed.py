@@ -2,14 +2,28 @@
 
 ``launch/node.pbs`` (or any launcher) exports ``MATHPE_COORDINATOR`` (host:port),
 ``MATHPE_NUM_PROCESSES`` and ``MATHPE_PROCESS_ID``, and optionally ``MATHPE_JOIN_TIMEOUT``
-(seconds every process waits for the others, default 300); without a coordinator the run is
-single-process. Every mistake in them, and a peer that never joins, ends in one line.
+(seconds every process waits for the others, default 300) and ``MATHPE_HEARTBEAT_TIMEOUT``
+(seconds without a heartbeat after which a process counts as lost, default 60); without a
+coordinator the run is single-process. Every mistake in them, and a peer that never joins, ends in
+one line.
+
+A peer lost after the join (killed, its node down) ends every other process within about the
+heartbeat timeout, non-zero, with one line on stderr naming the lost process when the runtime says
+which (or when the run has only two). The runtime's own reaction is a C++ abort with several lines
+of log and a stack trace, and it cannot be intercepted in Python: the C++ error callback's argument
+does not convert to a Python object (``std::bad_cast``), and without a callback the client aborts
+by design. So a multi-process run sends its stderr through a small guard process (``_GUARD``)
+that passes every line through until the runtime reports a lost peer, then keeps the rest (runtime
+log, Python traceback of the failed collective, C++ stack trace) to itself and, when the process has
+ended, writes the one line. ``MATHPE_RAW_STDERR=1`` turns the guard off (the runtime's own output).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -23,7 +37,10 @@ ENV_COORDINATOR = "MATHPE_COORDINATOR"
 ENV_NUM_PROCESSES = "MATHPE_NUM_PROCESSES"
 ENV_PROCESS_ID = "MATHPE_PROCESS_ID"
 ENV_JOIN_TIMEOUT = "MATHPE_JOIN_TIMEOUT"
+ENV_HEARTBEAT_TIMEOUT = "MATHPE_HEARTBEAT_TIMEOUT"
+ENV_RAW_STDERR = "MATHPE_RAW_STDERR"
 DEFAULT_JOIN_TIMEOUT = 300
+DEFAULT_HEARTBEAT_TIMEOUT = 60
 
 
 class DistributedError(UserError):
@@ -65,6 +82,11 @@ def join_settings() -> tuple[str, int, int, int] | None:
     return coordinator, num_processes, process_id, timeout
 
 
+def heartbeat_timeout() -> int:
+    """Seconds without a heartbeat after which the runtime declares a process lost."""
+    return _env_int(ENV_HEARTBEAT_TIMEOUT, 1, default=DEFAULT_HEARTBEAT_TIMEOUT)
+
+
 @contextlib.contextmanager
 def _stderr_captured() -> Iterator[BinaryIO]:
     """Sends file descriptor 2 (where the C++ runtime logs) to a temporary file for a while."""
@@ -79,7 +101,9 @@ def _stderr_captured() -> Iterator[BinaryIO]:
 
 
 def _peer_lost(coordinator: str):
-    """The client's error callback: one line and exit 1 when the run loses a peer after joining."""
+    """The client's error callback: one line and exit 1. Its presence is what makes a failed join
+    raise; the runtime of jax 0.10 cannot call it later (see the module docstring), should a
+    later one manage to, it still ends the process in one line."""
 
     def report(*_) -> None:
         message = (
@@ -98,7 +122,9 @@ def _recoverable_client(coordinator: str) -> Iterator[None]:
 
     Without one, the C++ client aborts the process (a stack trace, exit 134) when the others do not
     register in time; with one, ``connect`` raises and we can say what happened in one line. The
-    callback stays with the client: a peer lost later ends this process in one line too.
+    callback stays with the client, but when the runtime calls it later (a lost peer) the C++ side
+    fails to convert its status argument and aborts before Python runs: the stderr guard deals with
+    that case.
     """
     from jax._src import distributed as jax_distributed
 
@@ -112,6 +138,127 @@ def _recoverable_client(coordinator: str) -> Iterator[None]:
         yield
     finally:
         jax_distributed._jax.get_distributed_runtime_client = factory
+
+
+# The stderr guard: standard library only, started with ``python -S -c``. Arguments: this process's
+# id, the number of processes, the coordinator, the heartbeat timeout, the grace in seconds (output
+# still arriving that long after a report of a lost peer means the process lived on: the report was
+# transient, and the lines kept back are shown after all). It ignores the signals a job
+# scheduler sends the whole process group, so the run can still report its checkpoint on SIGTERM,
+# and ends when every writer of the pipe has closed it.
+_GUARD = r"""
+import os, re, signal, sys, time
+for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2"):
+    signal.signal(getattr(signal, name), signal.SIG_IGN)
+me, count, coordinator, heartbeat, grace = int(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:5], float(sys.argv[5])
+LOST = re.compile(
+    rb"Polled an error from coordination service|stopped sending heartbeats|heartbeat timeout"
+    rb"|Terminating process because the JAX distributed service|coordination service has likely died"
+    rb"|leader task was preempted/died|Gloo \w+ failed|Connection (closed|reset) by peer"
+    rb"|from coordination service: UNAVAILABLE")
+TASK = re.compile(rb"Task (\d+) heartbeat timeout")
+LISTED = re.compile(rb"^\s*(?:/job:[^/]+/replica:\d+/task:)?(\d+)\s*$")
+COORDINATOR_GONE = re.compile(
+    rb"leader task was preempted/died|coordination service has likely died"
+    rb"|coordination service: UNAVAILABLE: (Socket closed|failed to connect|Connection refused)")
+out = sys.stderr.buffer
+lost, listing, coordinator_gone, ids, held, kept, lost_at = False, False, False, set(), [], [], 0.0
+
+
+def note(line):
+    global listing, coordinator_gone
+    ids.update(int(i) for i in TASK.findall(line))
+    if listing and LISTED.match(line):
+        ids.add(int(LISTED.match(line).group(1)))
+        return
+    listing = b"stopped sending heartbeats" in line
+    coordinator_gone = coordinator_gone or bool(COORDINATOR_GONE.search(line))
+
+
+def lose(line):
+    global lost, lost_at
+    lost, lost_at = True, time.monotonic()
+    kept.append(line)
+    note(line)
+
+
+def take(line):
+    global lost, held, kept
+    if lost and time.monotonic() - lost_at > grace:  # the process lived on: show what was kept back
+        out.write(b"".join(kept))
+        lost, kept = False, []
+    if lost:
+        kept.append(line)
+        note(line)
+    elif held:  # inside a Python traceback: its last line decides whether a lost peer caused it
+        held.append(line)
+        if line[:1] not in (b" ", b"\t", b"\n", b"") and not line.startswith(b"Traceback"):
+            if LOST.search(line):
+                lose(b"".join(held))
+            else:
+                out.write(b"".join(held))
+                out.flush()
+            held = []
+    elif line.startswith(b"Traceback (most recent call last):"):
+        held = [line]
+    elif LOST.search(line):
+        lose(line)
+    else:
+        out.write(line)
+        out.flush()
+
+
+rest = b""
+while True:
+    try:
+        chunk = os.read(0, 65536)
+    except InterruptedError:
+        continue
+    if not chunk:
+        break
+    *lines, rest = (rest + chunk).split(b"\n")
+    for line in lines:
+        take(line + b"\n")
+if rest:
+    take(rest)
+if not lost:
+    out.write(b"".join(held))
+else:
+    others = sorted(ids - {me})
+    if others:
+        who = "process " + ", ".join(map(str, others)) + f" of {count} (no heartbeat for {heartbeat} s)"
+    elif coordinator_gone or count == 2:
+        other = 1 - me if count == 2 else 0
+        where = f", the coordinator at {coordinator}" if other == 0 else ""
+        who = f"process {other} of {count}{where}"
+    else:
+        who = "another process of this run (the runtime did not say which)"
+    out.write(
+        f"error: process {me} of {count}: lost {who}: it stopped or became unreachable; "
+        "rerun the job to resume from the last checkpoint\n".encode())
+out.flush()
+"""
+
+
+def _guard_stderr(process_id: int, num_processes: int, coordinator: str, heartbeat: int) -> None:
+    """Sends this process's file descriptor 2 through the guard (see the module docstring)."""
+    read_end, write_end = os.pipe()
+    try:
+        subprocess.Popen(
+            [sys.executable, "-S", "-c", _GUARD, str(process_id), str(num_processes), coordinator, str(heartbeat),
+             str(heartbeat + 30)],
+            stdin=read_end,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,  # a terminal's Ctrl-C reaches the run, not its guard
+        )
+    except OSError as err:  # no guard: the runtime's own output, as with MATHPE_RAW_STDERR=1
+        logging.warning("stderr guard not started (%s): a lost peer will show the runtime's own output", err)
+    else:
+        sys.stderr.flush()
+        os.dup2(write_end, 2)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
 
 
 def _forget_failed_start() -> None:
@@ -135,12 +282,17 @@ def initialize_from_env() -> bool:
     if settings is None:
         return False
     coordinator, num_processes, process_id, timeout = settings
+    heartbeat = heartbeat_timeout()
     jax.config.update("jax_cpu_collectives_implementation", "gloo")  # affects CPU devices only
     with _stderr_captured() as log:
         try:
             with _recoverable_client(coordinator):
                 jax.distributed.initialize(
-                    coordinator, num_processes=num_processes, process_id=process_id, initialization_timeout=timeout
+                    coordinator,
+                    num_processes=num_processes,
+                    process_id=process_id,
+                    initialization_timeout=timeout,
+                    heartbeat_timeout_seconds=heartbeat,
                 )
         except Exception:  # the runtime raises a bare RuntimeError whatever went wrong
             _forget_failed_start()
@@ -155,5 +307,7 @@ def initialize_from_env() -> bool:
             f"within {timeout} s ({ENV_JOIN_TIMEOUT}); check that every node started and can reach it"
         )
     os.write(2, runtime_log)
+    if os.environ.get(ENV_RAW_STDERR, "") in ("", "0"):
+        _guard_stderr(process_id, num_processes, coordinator, heartbeat)
     logging.info("process %d of %d, coordinator %s", process_id, num_processes, coordinator)
     return True
