@@ -3,6 +3,7 @@
     python tools/bench.py decode --hf_dir=DIR --batch=8 --prompt_len=64 --new_tokens=64 [--peer=hf|none] [--repeats=3]
     python tools/bench.py train --hf_dir=DIR --batch=8 --seq=256 [--lora_rank=8] [--peer=hf|none] [--steps=5]
     python tools/bench.py make-model --out=DIR --layers=8 --width=512 --heads=8 --kv_heads=8 --vocab=32000 --mlp=1208
+    python tools/bench.py gpu [--pe=rope] [--remat=dots] [--[no]scan_layers] [--batch=8] [--seq=2048] [--out=FILE]
 
 decode: greedy generation with exactly --new_tokens new tokens per row (our ``greedy_generate``
 against ``model.generate``); train: one optimizer step (AdamW; with --lora_rank, LoRA on q/k/v/o
@@ -10,38 +11,75 @@ with the base frozen, against transformers + peft). Each framework runs in its o
 (see ``tools/bench_lib.py``). Progress goes first; the last line printed is one JSON object.
 make-model saves a random transformers Llama with a small BPE tokenizer trained on arithmetic text,
 so benchmarks run offline and the directory works with ``tools/solve.py`` and ``AutoTokenizer``.
-Needs the ``bench`` extra (torch, peft): ``pip install -e .[bench]``.
+decode, train and make-model need the ``bench`` extra (torch, peft): ``pip install -e .[bench]``.
+
+gpu: the prepared check of a GPU node (see ``tools/bench_gpu.py``): a ~1B Llama-shaped decoder
+(TinyLlama-1.1B's shape unless the shape flags say otherwise) built from scratch, bfloat16 compute
+over float32 master weights, trained (AdamW, full fine-tuning) then decoded on the first device:
+step time, tokens/s, model FLOPs and MFU; decoding tokens/s against the memory-bandwidth bound.
+Flags not given take the gpu defaults in ``GPU_DEFAULTS``, not the other modes'; --out names a
+JSON file for the report. Needs no extra.
 """
 
 from __future__ import annotations
 
 import json
 
-import bench_lib  # beside this script, which Python puts first on the import path
+import bench_gpu  # beside this script, which Python puts first on the import path
+import bench_lib
 from absl import app, flags
 
 from mathpe_jax import cli
 
-MODES = ("decode", "train", "make-model")
+MODES = ("decode", "train", "make-model", "gpu")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("hf_dir", None, "Hugging Face model directory (decode, train)")
-flags.DEFINE_integer("batch", 8, "rows per generate call or training step")
-flags.DEFINE_integer("prompt_len", 64, "prompt tokens per row (decode; a multiple of 8)")
-flags.DEFINE_integer("new_tokens", 64, "tokens generated per row (decode; a multiple of 8)")
-flags.DEFINE_integer("repeats", 3, "timed generate calls after the warm-up (decode); the median counts")
-flags.DEFINE_integer("seq", 256, "tokens per row (train)")
+flags.DEFINE_integer("batch", 8, "rows per generate call or training step (decode, train, gpu)")
+flags.DEFINE_integer("prompt_len", 64, "prompt tokens per row (decode, gpu; a multiple of 8; gpu default 128)")
+flags.DEFINE_integer("new_tokens", 64, "tokens generated per row (decode, gpu; a multiple of 8; gpu default 128)")
+flags.DEFINE_integer("repeats", 3, "timed generate calls after the warm-up (decode, gpu); the median counts")
+flags.DEFINE_integer("seq", 256, "tokens per row (train, gpu; gpu default 2048)")
 flags.DEFINE_integer("lora_rank", 0, "LoRA rank on q/k/v/o with the base frozen; 0 trains every parameter (train)")
-flags.DEFINE_integer("steps", 5, "timed training steps after the warm-up (train); the median counts")
+flags.DEFINE_integer(
+    "steps", 5, "timed training steps after the warm-up (train, gpu; gpu default 10); the median counts"
+)
 flags.DEFINE_enum("peer", "hf", ["hf", "none"], "also measure transformers, or only ourselves")
-flags.DEFINE_integer("seed", 0, "seed of the random token ids")
-flags.DEFINE_string("out", None, "where make-model saves the model")
-flags.DEFINE_integer("layers", 2, "make-model: decoder layers")
-flags.DEFINE_integer("width", 128, "make-model: hidden size")
-flags.DEFINE_integer("heads", 4, "make-model: attention heads")
-flags.DEFINE_integer("kv_heads", 4, "make-model: key/value heads")
-flags.DEFINE_integer("vocab", 32000, "make-model: vocabulary size")
-flags.DEFINE_integer("mlp", 344, "make-model: MLP intermediate size")
+flags.DEFINE_integer("seed", 0, "seed of the random token ids (and of the weights, gpu)")
+flags.DEFINE_string("out", None, "where make-model saves the model; where gpu writes its JSON report")
+flags.DEFINE_integer("layers", 2, "make-model, gpu: decoder layers (gpu default 22)")
+flags.DEFINE_integer("width", 128, "make-model, gpu: hidden size (gpu default 2048)")
+flags.DEFINE_integer("heads", 4, "make-model, gpu: attention heads (gpu default 32)")
+flags.DEFINE_integer("kv_heads", 4, "make-model, gpu: key/value heads (gpu default 4)")
+flags.DEFINE_integer("vocab", 32000, "make-model, gpu: vocabulary size")
+flags.DEFINE_integer("mlp", 344, "make-model, gpu: MLP intermediate size (gpu default 5632)")
+flags.DEFINE_string("pe", "rope", "gpu: positional encoding (a name of mathpe_jax.pe.REGISTRY)")
+flags.DEFINE_enum("remat", "dots", ["none", "dots", "full"], "gpu: what the backward pass keeps of each layer")
+flags.DEFINE_bool("scan_layers", True, "gpu: run the layer stack as one scan over stacked weights")
+flags.DEFINE_enum("attention_impl", "auto", ["xla", "cudnn", "auto"], "gpu: attention kernel")
+flags.DEFINE_float("peak_tflops", None, "gpu: the chip's peak dense bf16 TFLOP/s, instead of the device table")
+flags.DEFINE_float("bandwidth_gbs", None, "gpu: the chip's memory bandwidth in GB/s, instead of the device table")
+
+# What gpu takes for a flag not given on the command line (the shape: TinyLlama-1.1B's).
+GPU_DEFAULTS = {
+    **bench_gpu.DEFAULT_SHAPE,
+    "seq": 2048,
+    "batch": 8,
+    "steps": 10,
+    "prompt_len": 128,
+    "new_tokens": 128,
+    "repeats": 3,
+}
+GPU_FLAGS = (
+    *GPU_DEFAULTS,
+    "pe",
+    "remat",
+    "scan_layers",
+    "attention_impl",
+    "seed",
+    "peak_tflops",
+    "bandwidth_gbs",
+)
 
 
 def make_model() -> None:
@@ -63,12 +101,30 @@ def make_model() -> None:
     print(f"wrote {FLAGS.out}: Llama, {params:,} parameters ({params / 1e6:.1f}M), with its tokenizer")
 
 
+def gpu() -> None:
+    spec = {
+        name: FLAGS[name].value if FLAGS[name].present or name not in GPU_DEFAULTS else GPU_DEFAULTS[name]
+        for name in GPU_FLAGS
+    }
+    try:
+        bench_gpu.check_spec(spec)
+    except ValueError as err:
+        raise app.UsageError(str(err)) from err
+    report = bench_gpu.run(spec, log=lambda line: print(line, flush=True))
+    if FLAGS.out:
+        bench_gpu.write(report, FLAGS.out)
+    print(json.dumps(report))
+
+
 def main(argv: list[str]) -> None:
     if len(argv) != 2 or argv[1] not in MODES:
         raise app.UsageError(f"give one of {', '.join(MODES)}")
     mode = argv[1]
     if mode == "make-model":
         make_model()
+        return
+    if mode == "gpu":
+        gpu()
         return
     if not FLAGS.hf_dir:
         raise app.UsageError(f"{mode} needs --hf_dir")
