@@ -179,7 +179,7 @@ def test_a_killed_peer_ends_the_other_process_in_one_line(victim, mode):
 def test_the_guard_passes_ordinary_output_and_tracebacks_through():
     """Without a lost peer the guard is invisible: every line (a traceback included) reaches stderr."""
     text = "a line\nTraceback (most recent call last):\n  File 'x', line 1\nValueError: boom\npartial"
-    done = subprocess.run([sys.executable, "-S", "-c", distributed._GUARD, "0", "2", "h:1", "5", "60"],
+    done = subprocess.run([sys.executable, "-S", distributed.GUARD_SCRIPT, "0", "2", "h:1", "5", "60"],
                           input=text, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     assert done.stderr == text
@@ -193,7 +193,7 @@ def test_the_guard_names_the_tasks_the_service_lists():
         "2\n/job:jax_worker/replica:0/task:3\nThe tasks have crashed. Check the task logs.\n"
         "terminate called after throwing an instance of 'std::bad_cast'\n  what():  std::bad_cast\n"
     )
-    done = subprocess.run([sys.executable, "-S", "-c", distributed._GUARD, "0", "4", "h:1", "9", "60"],
+    done = subprocess.run([sys.executable, "-S", distributed.GUARD_SCRIPT, "0", "4", "h:1", "9", "60"],
                           input=runtime, capture_output=True, text=True, timeout=60)
     assert done.stderr.splitlines() == [
         "step 10 loss 1.0",
@@ -206,7 +206,7 @@ def test_the_guard_names_the_tasks_the_service_lists():
 
 def test_the_guard_shows_what_it_kept_back_when_the_process_lives_on():
     """A lost-peer report followed by output after the grace period was transient: nothing is hidden."""
-    guard = subprocess.Popen([sys.executable, "-S", "-c", distributed._GUARD, "1", "3", "h:1", "5", "0.5"],
+    guard = subprocess.Popen([sys.executable, "-S", distributed.GUARD_SCRIPT, "1", "3", "h:1", "5", "0.5"],
                              stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     guard.stdin.write(b"W1201 00:00:00.000000 1 preemption_sync_manager.cc:1] from coordination service: UNAVAILABLE\n")
     guard.stdin.flush()
