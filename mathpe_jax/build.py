@@ -83,7 +83,8 @@ def build_model(config: ConfigDict, tokenizer: Tokenizer, mesh: jax.sharding.Mes
         from mathpe_jax.convert.load import load_hf
 
         _check_bos(config, tokenizer)
-        model, cfg, _ = load_hf(config.init.hf_dir, dtype=config.model.dtype, mesh=mesh)
+        model, cfg, _ = load_hf(config.init.hf_dir, dtype=config.model.dtype, mesh=mesh,
+                                param_dtype=checkpoint_param_dtype(config))
         if config.model.pe.name != cfg.pe_name:
             logging.warning(
                 "the checkpoint was pretrained with PE %r; swapping in %r (its parameters start fresh)",
@@ -117,6 +118,13 @@ def per_layer(model: Decoder) -> Decoder:
     copy = nnx.clone(model)
     copy.configure(scan_layers=False)
     return copy
+
+
+def checkpoint_param_dtype(config: ConfigDict) -> str:
+    """The dtype a checkpoint's weights are loaded in: ``model.param_dtype`` (float32 master
+    weights) when they train, the compute dtype when LoRA keeps them frozen (a frozen weight needs
+    no master copy: a 7B base is 13.5 GB in bf16 instead of 27 GB)."""
+    return config.model.dtype if lora_config(config) is not None else config.model.param_dtype
 
 
 def _check_bos(config: ConfigDict, tokenizer: Tokenizer) -> None:

@@ -38,7 +38,7 @@ from mathpe_jax.model.transformer import Decoder
 from mathpe_jax.parallel.mesh import batch_rows, batch_sharding
 from mathpe_jax.parallel.sharding import activation_sharding, state_shardings
 from mathpe_jax.train.loss import lm_loss_sum
-from mathpe_jax.train.optimizer import make_optimizer
+from mathpe_jax.train.optimizer import make_optimizer, opt_state_shardings
 from mathpe_jax.train.step import TrainState, make_train_step, micro_batches
 
 GB = 1e9
@@ -72,7 +72,8 @@ def model_config(config: ConfigDict, hf_config: Mapping[str, Any] | None, vocab_
     from mathpe_jax.convert.hf_config import model_config as from_hf
 
     cfg = from_hf(hf_config, dtype=m.dtype)
-    return cfg.replace(remat=m.remat, attention_impl=m.attention_impl, scan_layers=m.scan_layers)
+    return cfg.replace(remat=m.remat, attention_impl=m.attention_impl, scan_layers=m.scan_layers,
+                       param_dtype=build.checkpoint_param_dtype(config))
 
 
 def abstract_model(config: ConfigDict, cfg: ModelConfig) -> Decoder:
@@ -168,12 +169,12 @@ def plan_training(config: ConfigDict, model: Decoder, mesh) -> dict[str, Any]:
     tx = make_optimizer(train)
     trainable = build.trainable(config)
     graphdef, params, rngs, frozen = nnx.split(model, trainable, nnx.RngState, ...)
-    params = _placed(params, state_shardings(params, mesh))
+    param_shardings = state_shardings(params, mesh)
+    params = _placed(params, param_shardings)
     frozen = _placed(frozen, state_shardings(frozen, mesh))
     replicated = NamedSharding(mesh, PartitionSpec())
     rngs = _placed(rngs, jax.tree.map(lambda _: replicated, rngs))
-    opt_state = jax.jit(tx.init).lower(params).compile()
-    opt_state = _placed(jax.eval_shape(tx.init, params), opt_state.output_shardings)
+    opt_state = _placed(jax.eval_shape(tx.init, params), opt_state_shardings(tx, params, param_shardings, mesh))
     state = TrainState(jax.ShapeDtypeStruct((), jnp.int32, sharding=replicated), params, opt_state, rngs)
     batch = _batch(rows, length, mesh)
     step = _compile(make_train_step(graphdef, tx, train["grad_accum"], mesh), state, frozen, batch, donate=(0,))
@@ -207,8 +208,11 @@ def model_flops(model: Decoder, tokens: int, seq: int, trains_base: bool) -> flo
     as model-FLOPs utilisation does not count it. XLA's own ``flops`` counts a scanned loop's
     body once, so it falls short of this for a scanned stack."""
     cfg = model.config
-    matrices = [x for path, x in nnx.to_flat_state(nnx.state(model, nnx.Param))
-                if x.ndim >= 2 and (path[0] != "embed" or cfg.tie_embeddings)]
+    def is_matrix(path, x) -> bool:  # a scanned stack's arrays carry one more (layer) axis
+        stacked = cfg.scan_layers and path[0] == "layers"
+        return x.ndim >= 2 + stacked and (path[0] != "embed" or cfg.tie_embeddings)
+
+    matrices = [x for path, x in nnx.to_flat_state(nnx.state(model, nnx.Param)) if is_matrix(path, x)]
     weights = sum(math.prod(x.shape) for x in matrices)
     attention = 2 * 2 * cfg.num_layers * (seq / 2) * cfg.num_heads * cfg.head_dim
     forward = tokens * (2 * weights + attention)

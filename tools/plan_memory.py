@@ -44,23 +44,26 @@ flags.DEFINE_bool("json", False, "print one JSON object instead of the table")
 
 
 def checkpoint_config(hf_dir: str) -> dict:
-    """config.json of ``hf_dir``: a directory, the hub (or its cache), or the shipped shape card."""
+    """config.json of ``hf_dir``: a directory, the Hugging Face cache, the shipped shape card, or
+    (last, as it waits on the network) the hub."""
     from mathpe_jax.convert.hf_config import read_hf_config
 
     if Path(hf_dir).is_dir():
         return read_hf_config(hf_dir)
-    try:
-        import huggingface_hub
+    import huggingface_hub
 
+    cached = huggingface_hub.try_to_load_from_cache(hf_dir, "config.json")
+    card = SHAPES / f"{hf_dir.replace('/', '--')}.json"
+    for path in (cached, card):
+        if isinstance(path, (str, Path)) and Path(path).is_file():
+            return json.loads(Path(path).read_text())
+    try:
         return json.loads(Path(huggingface_hub.hf_hub_download(hf_dir, "config.json")).read_text())
-    except Exception:  # offline and not cached: fall back to the shape card
-        card = SHAPES / f"{hf_dir.replace('/', '--')}.json"
-        if card.is_file():
-            return json.loads(card.read_text())
-    raise UserError(
-        f"config.init.hf_dir={hf_dir!r}: no local directory, no cached or reachable config.json, and no shape card "
-        f"{SHAPES.name}/{hf_dir.replace('/', '--')}.json"
-    )
+    except Exception as err:  # any hub failure means "cannot plan this name"
+        raise UserError(
+            f"config.init.hf_dir={hf_dir!r}: not a directory, not cached, no shape card {SHAPES.name}/{card.name}, "
+            f"and the hub did not answer ({type(err).__name__})"
+        ) from None
 
 
 def table(report: dict) -> str:

@@ -83,16 +83,17 @@ def _place(array: np.ndarray, variable: nnx.Variable, sharding: jax.sharding.Sha
 
 
 def load_hf(
-    path_or_hub_id: str | Path, *, dtype: str = "float32", mesh: Mesh | None = None
+    path_or_hub_id: str | Path, *, dtype: str = "float32", mesh: Mesh | None = None, param_dtype: str | None = None
 ) -> tuple[Decoder, ModelConfig, dict[str, Any]]:
     """A Hugging Face llama / mistral / qwen2 / internlm2 checkpoint as our ``Decoder``.
 
-    Returns the model (params and activations in ``dtype``, placed on ``mesh`` by their logical axes;
-    one device by default), its ``ModelConfig`` and the Hugging Face config (the template for export).
+    Returns the model (activations in ``dtype``, parameters in ``param_dtype``, by default the same,
+    e.g. float32 master weights for bf16 training; placed on ``mesh`` by their logical axes, one
+    device by default), its ``ModelConfig`` and the Hugging Face config (the template for export).
     """
     directory = resolve(path_or_hub_id)
     hf = read_hf_config(directory)
-    cfg = model_config(hf, dtype=dtype)
+    cfg = model_config(hf, dtype=dtype).replace(param_dtype=param_dtype or dtype)
     arch = architecture(hf["model_type"])
     maps = arch.tensor_maps(cfg)
     graphdef, state = nnx.split(nnx.eval_shape(lambda: Decoder(cfg, rngs=nnx.Rngs(0))))

@@ -252,7 +252,7 @@ class Decoder(nnx.Module):
         x = self.pe.embed(self.embed(tokens), positions)
         x = constrain(x, ACTIVATION_AXES)
         if cache is None and not return_attention:
-            return self.final_norm(self._training_stack(x, positions)), None, None
+            return constrain(self.final_norm(self._training_stack(x, positions)), ACTIVATION_AXES), None, None
         new_kv, probs = [], []
         for layer, block in enumerate(self.blocks()):
             layer_kv = None if cache is None else (cache.keys[layer], cache.values[layer])
@@ -265,7 +265,7 @@ class Decoder(nnx.Module):
                 values=tuple(v for _, v in new_kv),
                 index=cache.index + tokens.shape[1],
             )
-        return self.final_norm(x), cache, tuple(probs) if return_attention else None
+        return constrain(self.final_norm(x), ACTIVATION_AXES), cache, tuple(probs) if return_attention else None
 
     def blocks(self) -> list[Block]:
         """The layers as separate Blocks (for a scanned stack, each one a slice of the stacked

@@ -7,6 +7,7 @@ from typing import Any
 
 import jax
 import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 
 def learning_rate_schedule(train: Mapping[str, Any]) -> optax.Schedule:
@@ -30,4 +31,15 @@ def make_optimizer(train: Mapping[str, Any]) -> optax.GradientTransformation:
     return optax.chain(
         optax.clip_by_global_norm(train["clip_norm"]),
         optax.adamw(learning_rate_schedule(train), b1=0.9, b2=0.98, weight_decay=train["weight_decay"], mask=decay_mask),
+    )
+
+
+def opt_state_shardings(tx: optax.GradientTransformation, params: Any, param_shardings: Any, mesh: Mesh) -> Any:
+    """Where each array of ``tx``'s state lives: moments beside their parameter (split as it is),
+    counts and other scalars replicated. Left to XLA, ``tx.init``'s zeros come out replicated, which
+    keeps a whole copy of Adam's two moments on every device of an FSDP mesh."""
+    replicated = NamedSharding(mesh, PartitionSpec())
+    return optax.tree_map_params(
+        tx, lambda _, sharding: sharding, jax.eval_shape(tx.init, params), param_shardings,
+        transform_non_params=lambda _: replicated,
     )

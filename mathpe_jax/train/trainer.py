@@ -26,7 +26,7 @@ from mathpe_jax.parallel.sharding import state_shardings
 from mathpe_jax.progress import StepProgress
 from mathpe_jax.train.checkpoint import OPT_STATE, PARAMS, Checkpoints
 from mathpe_jax.train.logging import MetricsLog
-from mathpe_jax.train.optimizer import learning_rate_schedule, make_optimizer
+from mathpe_jax.train.optimizer import learning_rate_schedule, make_optimizer, opt_state_shardings
 from mathpe_jax.train.step import TrainState, make_train_step
 
 
@@ -62,10 +62,12 @@ class _StopFlag:
 def _initial_state(model: nnx.Module, tx, mesh: jax.sharding.Mesh, trainable: Any):
     """Splits ``model`` into (graphdef, TrainState of the trainable part, frozen rest), placed on ``mesh``."""
     graphdef, params, rngs, frozen = nnx.split(model, trainable, nnx.RngState, ...)
-    params = jax.device_put(params, state_shardings(params, mesh))
+    shardings = state_shardings(params, mesh)
+    params = jax.device_put(params, shardings)
+    opt_state = jax.jit(tx.init, out_shardings=opt_state_shardings(tx, params, shardings, mesh))(params)
     # On the mesh like the step's output, so the second call does not compile the step again.
     step = jax.device_put(np.zeros((), np.int32), NamedSharding(mesh, PartitionSpec()))
-    return graphdef, TrainState(step, params, jax.jit(tx.init)(params), rngs), frozen
+    return graphdef, TrainState(step, params, opt_state, rngs), frozen
 
 
 def _items(state: TrainState) -> dict[str, Any]:

@@ -84,7 +84,7 @@ def analyse_attention(
         n = p.shape[-1]
         stats.append(attention_stats(p, np.arange(n), np.arange(n), np.tril(np.ones((n, n), bool))))
     longest = int(np.argmax([len(s) for s in sequences]))
-    layers_heads = [(layer, 0) for layer in sorted({0, len(model.layers) - 1})]
+    layers_heads = [(layer, 0) for layer in sorted({0, model.config.num_layers - 1})]
     written = []
     if write:
         labels = token_labels(tokenizer, sequences[longest])
