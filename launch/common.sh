@@ -34,7 +34,7 @@ mathpe_prepare() {
   # their cache (export HF_HUB_OFFLINE=0 etc. to let them download).
   export MATHPE_REPO=$REPO
   export MATHPE_DATA_DIR=${MATHPE_DATA_DIR:-$(dirname "$REPO")/shared/data}
-  export HF_HOME=${HF_HOME:-$HOME/.cache/huggingface}
+  if [ -z "${HF_HOME:-}" ] && [ -n "${HOME:-}" ]; then export HF_HOME=$HOME/.cache/huggingface; fi
   export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
   export HF_DATASETS_OFFLINE=${HF_DATASETS_OFFLINE:-1}
   export TRANSFORMERS_OFFLINE=${TRANSFORMERS_OFFLINE:-1}

@@ -18,7 +18,7 @@ from flax import nnx
 from mathpe_jax.data.batching import padded_length
 from mathpe_jax.model.kv_cache import KVCache
 from mathpe_jax.model.transformer import Decoder
-from mathpe_jax.parallel.sharding import activation_sharding, mesh_of
+from mathpe_jax.parallel.sharding import activation_sharding, constrain, mesh_of
 
 
 def left_pad(prompts: Sequence[Sequence[int]], pad_id: int, length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -71,7 +71,8 @@ def _generate(graphdef, state, tokens, positions, *, max_new_tokens: int, eos_id
         return i + 1, out.cache, generated, done | (nxt == eos_id), nxt, position + 1
 
     carry = (jnp.int32(0), cache, generated, jnp.zeros((batch,), bool), tokens[:, -1], positions[:, -1])
-    return jax.lax.while_loop(cond, body, carry)[2]
+    # Replicated: every process reads every row (the rows are split over the mesh while decoding).
+    return constrain(jax.lax.while_loop(cond, body, carry)[2], (None, None))
 
 
 def greedy_generate(

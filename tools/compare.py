@@ -33,6 +33,7 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time on this machine (default 1)")
     parser.add_argument("--pbs", action="store_true", help="submit each run as a PBS job instead")
     parser.add_argument("--qsub_args", default="", help="extra qsub arguments for every run job (--pbs)")
+    parser.add_argument("--container", default="", help="an Enroot image (enroot/build.sh) each run job runs in (--pbs)")
     parser.add_argument("--no_report", action="store_true", help="do not write the report at the end")
     parser.add_argument("--verbose", action="store_true", help="show library INFO lines")
     args, rest = parser.parse_known_args(argv)
@@ -54,7 +55,8 @@ def main(argv: list[str]) -> int:
         runs = plan_runs(args.configs, range(args.seeds), args.out, overrides)
         record_plan(args.out, runs)
         if args.pbs:
-            submitted = submit_pbs(runs, args.out, shlex.split(args.qsub_args), report=not args.no_report)
+            submitted = submit_pbs(runs, args.out, shlex.split(args.qsub_args), report=not args.no_report,
+                                   container=args.container)
             for key, job in submitted.runs.items():
                 print(f"{key}: job {job}")
             print(f"{len(submitted.runs)} submitted, {len(submitted.skipped)} finished or queued already"

@@ -11,6 +11,10 @@ import jax.numpy as jnp
 from flax import struct
 
 from mathpe_jax.model.config import ModelConfig
+from mathpe_jax.parallel.sharding import constrain
+
+#: Logical axes of one layer's cached keys or values: split over the batch like the activations.
+CACHE_AXES = ("batch", "length", "kv_heads", None)
 
 
 @struct.dataclass
@@ -23,7 +27,7 @@ class KVCache:
     @classmethod
     def empty(cls, config: ModelConfig, batch: int, max_len: int) -> "KVCache":
         shape = (batch, max_len, config.num_kv_heads, config.head_dim)
-        zeros = tuple(jnp.zeros(shape, config.compute_dtype) for _ in range(config.num_layers))
+        zeros = tuple(constrain(jnp.zeros(shape, config.compute_dtype), CACHE_AXES) for _ in range(config.num_layers))
         return cls(
             keys=zeros,
             values=zeros,

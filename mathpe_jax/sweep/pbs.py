@@ -52,7 +52,9 @@ def queued_jobs(job_ids: Sequence[str]) -> set[str]:
     return {job for job in job_ids if job in listed or job.split(".")[0] in {j.split(".")[0] for j in listed}}
 
 
-def submit_pbs(runs: Sequence[PlannedRun], out: str | Path, qsub_args: Sequence[str] = (), report: bool = True) -> Submitted:
+def submit_pbs(
+    runs: Sequence[PlannedRun], out: str | Path, qsub_args: Sequence[str] = (), report: bool = True, container: str = ""
+) -> Submitted:
     """Submits every run that is neither finished nor already in the queue, then the report job."""
     if shutil.which("qsub") is None:
         raise UserError("--pbs: qsub is not on PATH (run the sweep on a PBS login node, or locally with --jobs)")
@@ -71,6 +73,8 @@ def submit_pbs(runs: Sequence[PlannedRun], out: str | Path, qsub_args: Sequence[
         args_file = jobs / f"{run.name}.seed{run.seed}.args"
         args_file.write_text("\n".join([f"--config.seed={run.seed}", *run.overrides]) + "\n")
         variables = f"CONFIG={run.config},WORKDIR={run.workdir.absolute()},ARGS_FILE={args_file},MATHPE_PYTHON={sys.executable}"
+        if container:  # each node's process runs in the Enroot image (launch/node_task.sh)
+            variables += f",CONTAINER={Path(container).absolute()}"
         job = _qsub(["-N", f"{run.name}_s{run.seed}"[:236], "-o", str(jobs / f"{run.name}.seed{run.seed}.out"),
                      "-v", variables, *qsub_args, str(REPOSITORY / "launch" / "node.pbs")])
         id_files[run.key].write_text(job + "\n")

@@ -56,6 +56,15 @@ def test_one_job_per_run_and_a_report_job_after_them(fake_pbs, tmp_path):
     assert (out / JOBS / "rope.seed1.jobid").read_text().strip() == "2.server"
 
 
+def test_a_container_reaches_every_run_job(fake_pbs, tmp_path):
+    out = tmp_path / "sweep"
+    runs = [PlannedRun("t5", "configs/t5.py", 0, (), out / "t5" / "seed0")]
+    submit_pbs(runs, out, report=False, container="enroot/mathpe_jax.sqsh")
+    (job,) = _calls(fake_pbs)
+    variables = dict(v.split("=", 1) for v in job[job.index("-v") + 1].split(","))
+    assert variables["CONTAINER"] == str(Path("enroot/mathpe_jax.sqsh").absolute())
+
+
 def test_rerun_skips_finished_and_queued_runs(fake_pbs, tmp_path):
     out = tmp_path / "sweep"
     runs = [PlannedRun("rope", "configs/rope.py", s, (), out / "rope" / f"seed{s}") for s in (0, 1, 2)]
