@@ -19,8 +19,7 @@ from tools import bench_gpu
 SHAPE = {"layers": 2, "width": 64, "heads": 4, "kv_heads": 2, "mlp": 128, "vocab": 256}
 SIZES = {"batch": 2, "seq": 64, "steps": 2, "prompt_len": 8, "new_tokens": 8, "repeats": 1}
 BANDWIDTH_GBS = 20.0
-# The attention kernel is pinned to this project's own: the CPU has no cudnn.
-TINY = [*(f"--{k}={v}" for k, v in {**SHAPE, **SIZES}.items()), "--attention_impl=xla"]
+TINY = [f"--{k}={v}" for k, v in {**SHAPE, **SIZES}.items()]  # attention_impl=auto: xla on a CPU
 
 
 @pytest.fixture(scope="module")
