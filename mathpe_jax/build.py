@@ -77,34 +77,41 @@ def _sync(name: str) -> None:
 
 
 def build_model(config: ConfigDict, tokenizer: Tokenizer, mesh: jax.sharding.Mesh) -> Decoder:
-    """A fresh decoder (seeded by ``config.seed``) or a converted checkpoint, placed on ``mesh``;
-    then the PE is swapped if the config asks for another one, and LoRA adapters are added."""
+    """A fresh decoder (seeded by ``config.seed``) or a converted checkpoint, placed on ``mesh``,
+    with the run's changes (``adapt_model``)."""
     if config.init.hf_dir:
         from mathpe_jax.convert.load import load_hf
 
         _check_bos(config, tokenizer)
-        model, cfg, _ = load_hf(config.init.hf_dir, dtype=config.model.dtype, mesh=mesh,
-                                param_dtype=checkpoint_param_dtype(config))
-        if config.model.pe.name != cfg.pe_name:
-            logging.warning(
-                "the checkpoint was pretrained with PE %r; swapping in %r (its parameters start fresh)",
-                cfg.pe_name, config.model.pe.name,
-            )
-            model.replace_pe(config.model.pe.name, pe_options(config), nnx.Rngs(config.seed))
+        model, _, _ = load_hf(config.init.hf_dir, dtype=config.model.dtype, mesh=mesh,
+                              param_dtype=checkpoint_param_dtype(config))
     else:
         model_config = ModelConfig.from_config(config.model.to_dict(), tokenizer.vocab_size)
         model = create_sharded(lambda: Decoder(model_config, rngs=nnx.Rngs(config.seed)), mesh)
+    return adapt_model(config, model, mesh)
+
+
+def adapt_model(config: ConfigDict, model: Decoder, mesh: jax.sharding.Mesh | None = None) -> Decoder:
+    """The run's changes to a built model: the config's PE swapped in where the model (a converted
+    checkpoint) has another, LoRA adapters added, then the runtime choices (remat, attention kernel,
+    a scanned stack, restacking the adapters too). With a ``mesh``, the arrays are placed on it
+    again, as stacking and new adapters leave them wherever they were computed. Shared by
+    ``build_model`` and the memory planner, which runs it on shapes only."""
+    if config.model.pe.name != model.config.pe_name:
+        logging.warning(
+            "the checkpoint was pretrained with PE %r; swapping in %r (its parameters start fresh)",
+            model.config.pe_name, config.model.pe.name,
+        )
+        model.replace_pe(config.model.pe.name, pe_options(config), nnx.Rngs(config.seed))
     adapters = lora_config(config)
     if adapters is not None:
         # Adapters draw from a stream of their own: nnx.Rngs(config.seed) would hand them the keys
         # that the embedding and the first projections were drawn with.
         lora_rngs = nnx.Rngs(params=jax.random.fold_in(jax.random.key(config.seed), LORA_STREAM))
         lora.apply_lora(model, adapters, rngs=lora_rngs)
-    if config.init.hf_dir or adapters is not None:
-        # A converted checkpoint is built with the default runtime choices, and adapters are added
-        # per layer: restack (and re-place the stacked arrays) after both.
-        m = config.model
-        model.configure(remat=m.remat, attention_impl=m.attention_impl, scan_layers=m.scan_layers)
+    m = config.model
+    model.configure(remat=m.remat, attention_impl=m.attention_impl, scan_layers=m.scan_layers)
+    if mesh is not None:
         state = nnx.state(model)
         nnx.update(model, jax.device_put(state, state_shardings(state, mesh)))
     return model

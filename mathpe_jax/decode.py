@@ -7,7 +7,6 @@ budget is spent. No Python runs per token.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 import jax
@@ -48,8 +47,10 @@ def greedy_tokens(logits: jax.Array) -> jax.Array:
     return jnp.min(jnp.where(hits, index, logits.shape[-1]), axis=-1)
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "max_new_tokens", "eos_id", "pad_id"))
-def _generate(graphdef, state, tokens, positions, *, max_new_tokens: int, eos_id: int, pad_id: int):
+def generate_loop(graphdef, state, tokens, positions, *, max_new_tokens: int, eos_id: int, pad_id: int) -> jax.Array:
+    """Greedy tokens ``[B, max_new_tokens]`` after left-padded prompts: prefill, then one token per
+    step in a ``while_loop``. Unjitted: ``greedy_generate`` runs it jitted, the memory planner
+    compiles it ahead of time."""
     model = nnx.merge(graphdef, state)
     batch, prompt_len = tokens.shape
     cache = KVCache.empty(model.config, batch, prompt_len + max_new_tokens)
@@ -73,6 +74,9 @@ def _generate(graphdef, state, tokens, positions, *, max_new_tokens: int, eos_id
     carry = (jnp.int32(0), cache, generated, jnp.zeros((batch,), bool), tokens[:, -1], positions[:, -1])
     # Replicated: every process reads every row (the rows are split over the mesh while decoding).
     return constrain(jax.lax.while_loop(cond, body, carry)[2], (None, None))
+
+
+_generate = jax.jit(generate_loop, static_argnames=("graphdef", "max_new_tokens", "eos_id", "pad_id"))
 
 
 def greedy_generate(

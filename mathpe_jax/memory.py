@@ -31,8 +31,7 @@ from ml_collections import ConfigDict
 
 from mathpe_jax import build
 from mathpe_jax.data.batching import Batch
-from mathpe_jax.decode import _generate
-from mathpe_jax.model import lora
+from mathpe_jax.decode import generate_loop
 from mathpe_jax.model.config import ModelConfig
 from mathpe_jax.model.transformer import Decoder
 from mathpe_jax.parallel.mesh import batch_rows, batch_sharding
@@ -77,20 +76,9 @@ def model_config(config: ConfigDict, hf_config: Mapping[str, Any] | None, vocab_
 
 
 def abstract_model(config: ConfigDict, cfg: ModelConfig) -> Decoder:
-    """The run's model (PE swapped in where the config asks, LoRA adapters added, layers stacked)
-    as shapes only, built the way ``build.build_model`` builds it."""
-
-    def construct() -> Decoder:
-        model = Decoder(cfg.replace(scan_layers=False), rngs=nnx.Rngs(config.seed))
-        if config.model.pe.name != cfg.pe_name:
-            model.replace_pe(config.model.pe.name, build.pe_options(config), nnx.Rngs(config.seed))
-        adapters = build.lora_config(config)
-        if adapters is not None:
-            lora.apply_lora(model, adapters, rngs=nnx.Rngs(config.seed))
-        model.configure(scan_layers=cfg.scan_layers)
-        return model
-
-    return nnx.eval_shape(construct)
+    """The run's model as shapes only: the plain decoder of ``cfg`` with the run's changes
+    (``build.adapt_model``: PE, LoRA adapters, stacked layers), as ``build.build_model`` makes it."""
+    return nnx.eval_shape(lambda: build.adapt_model(config, Decoder(cfg.replace(scan_layers=False), rngs=nnx.Rngs(config.seed))))
 
 
 def _placed(tree, shardings):
@@ -220,7 +208,7 @@ def model_flops(model: Decoder, tokens: int, seq: int, trains_base: bool) -> flo
 
 
 def plan_decoding(config: ConfigDict, model: Decoder, mesh, prompt_len: int) -> dict[str, Any]:
-    """The greedy decoding loop (``decode._generate``: prefill, then one token per step with the
+    """The greedy decoding loop (``decode.generate_loop``: prefill, then one token per step with the
     KV cache) for ``eval.batch_size`` prompts of ``prompt_len`` tokens and ``eval.max_new_tokens``."""
     rows, new_tokens = config.eval.batch_size, config.eval.max_new_tokens
     graphdef, state = nnx.split(model)
@@ -229,7 +217,7 @@ def plan_decoding(config: ConfigDict, model: Decoder, mesh, prompt_len: int) -> 
     prompt = jax.ShapeDtypeStruct((rows, prompt_len), jnp.int32, sharding=replicated)
 
     def generate(state, tokens, positions):
-        return _generate.__wrapped__(graphdef, state, tokens, positions, max_new_tokens=new_tokens, eos_id=0, pad_id=0)
+        return generate_loop(graphdef, state, tokens, positions, max_new_tokens=new_tokens, eos_id=0, pad_id=0)
 
     with activation_sharding(mesh):
         step = _compile(generate, state, prompt, prompt)
