@@ -1,0 +1,216 @@
+"""The HTTP API and the demo page: ``create_app(models, settings)`` gives an ASGI app.
+
+Routes: ``POST /solve``, ``POST /compare``, ``POST /attention``, ``GET /models``, ``GET /health``,
+``GET /examples``, ``GET /examples/{source}``, and the demo at ``/``. Every refused request gets a
+4xx JSON body ``{"error", "field"}`` naming the field at fault (``ErrorResponse``); decoding runs in
+each model's own thread (``batcher``), so the event loop only parses, validates and routes.
+
+No ``from __future__ import annotations`` here: FastAPI reads the routes' annotations at runtime,
+and the request models are built per server (their model-name enum).
+"""
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+
+from mathpe_jax.serve import schemas
+from mathpe_jax.serve.batcher import QueueFull
+from mathpe_jax.serve.errors import RequestError
+from mathpe_jax.serve.examples import MAX_EXAMPLES, ExampleBook
+from mathpe_jax.serve.limits import BodySizeLimit
+from mathpe_jax.serve.models import ServedModel
+
+__all__ = ["Settings", "create_app"]
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).with_name("static")
+_ERRORS = {status: {"model": schemas.ErrorResponse} for status in (400, 413, 422, 429)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """How requests are batched and bounded. ``max_batch=1`` decodes one request at a time."""
+
+    max_batch: int = 32
+    max_wait_s: float = 0.01
+    max_pending: int = 1024
+    max_request_bytes: int = 256 * 1024
+    max_new_tokens_limit: int = 1024
+
+
+def create_app(models: Sequence[ServedModel], settings: Settings = Settings()) -> FastAPI:
+    """The API over ``models`` (each started here; stopped when the app shuts down)."""
+    served = {m.name: m for m in models}
+    if not served:
+        raise ValueError("no model to serve")
+    for m in models:
+        m.start(max_batch=settings.max_batch, max_wait_s=settings.max_wait_s, max_pending=settings.max_pending)
+    book = ExampleBook(models)
+    bodies = schemas.RequestModels(list(served), settings.max_new_tokens_limit)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        for m in models:
+            m.stop()
+
+    app = FastAPI(
+        title="mathpe_jax",
+        summary="Greedy solutions of math problems by models that differ in their positional encoding.",
+        version="1",
+        lifespan=lifespan,
+    )
+    _add_error_handlers(app)
+
+    async def solve_one(model: ServedModel, problem: str, template: str | None, max_new_tokens: int | None,
+                        prompt: list[int], started: float) -> dict[str, Any]:
+        budget = model.budget(len(prompt), max_new_tokens)
+        try:
+            decoded = await model.queue.generate(prompt, budget)
+        except QueueFull as err:
+            raise RequestError(None, str(err), 429) from None
+        return {
+            "model": model.name,
+            **model.read(decoded.ids),
+            "prompt_tokens": len(prompt),
+            "completion_tokens": len(decoded.ids),
+            "latency_ms": (time.perf_counter() - started) * 1e3,
+            "batch_size": decoded.batch_size,
+        }
+
+    @app.post("/solve", response_model=schemas.SolveResponse, responses=_ERRORS)
+    async def solve(body: bodies.solve) -> dict[str, Any]:  # type: ignore[valid-type]
+        """Greedy solution of one problem by one model, decoded together with concurrent requests."""
+        started = time.perf_counter()
+        model = served[body.model]
+        problem = body.problem.strip()
+        prompt = model.prompt(problem, body.template)
+        return await solve_one(model, problem, body.template, body.max_new_tokens, prompt, started)
+
+    @app.post("/compare", response_model=schemas.CompareResponse, responses=_ERRORS)
+    async def compare(body: bodies.compare) -> dict[str, Any]:  # type: ignore[valid-type]
+        """The same problem solved by several models at once; graded when ``gold`` is given."""
+        started = time.perf_counter()
+        names = body.models or list(served)
+        if len(set(names)) != len(names):
+            raise RequestError("models", f"models lists a model twice: {names}")
+        problem = body.problem.strip()
+        chosen = [served[name] for name in names]
+        prompts = [m.prompt(problem, body.template) for m in chosen]  # every refusal before any decoding
+        for m, prompt in zip(chosen, prompts):
+            m.budget(len(prompt), body.max_new_tokens)
+        results = await asyncio.gather(*(
+            solve_one(m, problem, body.template, body.max_new_tokens, p, started) for m, p in zip(chosen, prompts)
+        ))
+        for m, result in zip(chosen, results):
+            result["correct"] = None
+            if body.gold is not None:
+                result["correct"] = await asyncio.to_thread(
+                    m.grade, problem, body.template, result, result["completion_tokens"], body.gold.strip()
+                )
+        return {"problem": problem, "gold": body.gold, "results": results}
+
+    @app.post("/attention", response_model=schemas.AttentionResponse, responses=_ERRORS)
+    async def attention(body: bodies.attention) -> dict[str, Any]:  # type: ignore[valid-type]
+        """One layer's and head's attention over the prompt and a completion, for a heatmap."""
+        model = served[body.model]
+        return await asyncio.to_thread(
+            model.attention, body.problem.strip(), body.completion, body.template, body.layer, body.head
+        )
+
+    @app.get("/models", response_model=schemas.ModelsResponse)
+    async def list_models() -> dict[str, Any]:
+        """The served models: name, PE, parameter count, source and task."""
+        return {"models": [m.info() for m in models]}
+
+    @app.get("/health", response_model=schemas.Health)
+    async def health() -> dict[str, Any]:
+        """Liveness, with each model's queue: requests, batches, waiting, compiled shapes."""
+        return {"status": "ok", "models": {m.name: _queue_stats(m) for m in models}}
+
+    @app.get("/examples", response_model=schemas.SourcesResponse)
+    async def example_sources() -> dict[str, Any]:
+        """Where example problems come from: GSM8K and MATH test sets, each synthetic model's task."""
+        return {"sources": book.sources()}
+
+    @app.get("/examples/{source}", response_model=schemas.ExamplesResponse, responses={404: {"model": schemas.ErrorResponse}, **_ERRORS})
+    async def examples(source: str, count: int = Query(10, ge=1, le=MAX_EXAMPLES)) -> dict[str, Any]:
+        """Example problems of one source, with their gold answers."""
+        return {"source": source, "examples": book.examples(source, count)}
+
+    @app.get("/", include_in_schema=False)
+    async def demo() -> FileResponse:
+        return FileResponse(STATIC_DIR / "demo.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    return app
+
+
+def _queue_stats(model: ServedModel) -> dict[str, Any]:
+    queue = model.queue
+    return {
+        "requests": queue.requests,
+        "batches": queue.batches,
+        "largest_batch": queue.largest_batch,
+        "pending": queue.pending,
+        "compiled_shapes": [list(shape) for shape in sorted(queue.shapes)],
+    }
+
+
+def _error(status: int, message: str, field: str | None) -> JSONResponse:
+    return JSONResponse({"error": message, "field": field}, status_code=status)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestError)
+    async def refused(_request: Request, err: RequestError) -> JSONResponse:
+        return _error(err.status, err.message, err.field)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, err: RequestValidationError) -> JSONResponse:
+        return _error(*_describe(err.errors()))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, err: HTTPException) -> JSONResponse:
+        return _error(err.status_code, str(err.detail), None)
+
+    @app.exception_handler(Exception)
+    async def crashed(_request: Request, err: Exception) -> JSONResponse:
+        log.exception("request failed")
+        return _error(500, f"internal error: {type(err).__name__}: {err}", None)
+
+
+def _describe(errors: Sequence[dict[str, Any]]) -> tuple[int, str, str | None]:
+    """Status, one-line message and field of pydantic's validation errors (the first one named)."""
+    first = errors[0]
+    where, *path = first["loc"]
+    if first["type"] == "json_invalid":
+        return 400, f"malformed JSON: {first.get('ctx', {}).get('error', first['msg'])}", "body"
+    field = ".".join(str(part) for part in path) or where
+    if not path and (first["type"] == "missing" or isinstance(first.get("input"), (bytes, str))):
+        message = "the request needs a JSON object body (Content-Type: application/json)"
+    else:
+        message = f"{field}: {first['msg']}"
+        if first["type"] != "missing" and "input" in first:
+            message += f" (got {_short(first['input'])})"
+    if len(errors) > 1:
+        message += f"; and {len(errors) - 1} more"
+    return 422, message, field
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

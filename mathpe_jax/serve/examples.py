@@ -1,0 +1,62 @@
+"""Example problems for the demo: GSM8K and MATH test problems, and each served model's own task.
+
+A dataset source is listed only when its test split can be read (``MATHPE_DATA_DIR``, default the
+shared data directory); a model trained on a synthetic task contributes its task's fixed test
+problems at every evaluated length, written as that model reads and writes them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from mathpe_jax.data.tasks import GSM8K, MATH, Task
+from mathpe_jax.data.tasks.synthetic import SyntheticTask
+from mathpe_jax.serve.errors import RequestError
+from mathpe_jax.serve.models import ServedModel
+
+__all__ = ["ExampleBook", "MAX_EXAMPLES"]
+
+log = logging.getLogger(__name__)
+
+MAX_EXAMPLES = 50
+_DATASETS: dict[str, tuple[type[Task], str]] = {"gsm8k": (GSM8K, "GSM8K test"), "math": (MATH, "MATH-500 test")}
+
+
+class ExampleBook:
+    """The example sources of a server, read once at start-up (``MAX_EXAMPLES`` per source)."""
+
+    def __init__(self, models: Sequence[ServedModel]):
+        self._sources: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+        for source, (cls, label) in _DATASETS.items():
+            try:
+                problems = cls({"name": source}).problems("test", MAX_EXAMPLES)
+            except Exception as err:  # noqa: BLE001 - a missing dataset only hides its examples
+                log.warning("no %s examples: %s", source, err)
+                continue
+            self._sources[source] = (label, [{"problem": p.question, "gold": p.answer, "label": p.id} for p in problems])
+        for served in models:
+            task = served.loaded.task
+            if isinstance(task, SyntheticTask):
+                label = f"{task.name}, as model {served.name} was trained"
+                self._sources[served.name] = (label, _synthetic(task))
+
+    def sources(self) -> list[dict[str, str]]:
+        return [{"id": source, "label": label} for source, (label, _) in self._sources.items()]
+
+    def examples(self, source: str, count: int) -> list[dict[str, Any]]:
+        if source not in self._sources:
+            raise RequestError("source", f"unknown example source {source!r}; known: {sorted(self._sources)}", 404)
+        return self._sources[source][1][:count]
+
+
+def _synthetic(task: SyntheticTask) -> list[dict[str, Any]]:
+    """Test problems at every evaluated length, the same number of each, shortest first."""
+    lengths = task.eval_lengths()
+    per_length = max(1, MAX_EXAMPLES // len(lengths))
+    out = []
+    for length in lengths:
+        for example in task.test_examples(length, per_length):
+            out.append({"problem": example.prompt, "gold": example.answer, "label": f"length {length}"})
+    return out[:MAX_EXAMPLES]
