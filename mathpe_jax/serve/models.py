@@ -42,7 +42,8 @@ class ServedModel:
     queue: DecodeQueue | None = None  # started by ``start``
 
     def start(self, *, max_batch: int, max_wait_s: float, max_pending: int) -> None:
-        """Starts the model's decoding thread (see ``batcher``)."""
+        """Starts the model's decoding thread (see ``batcher``), replacing one started before."""
+        self.stop()
         tokenizer = self.loaded.tokenizer
 
         def decode(prompts: Sequence[Sequence[int]], max_new_tokens: int, rows: int, prompt_len: int) -> list[list[int]]:
@@ -58,6 +59,7 @@ class ServedModel:
     def stop(self) -> None:
         if self.queue is not None:
             self.queue.close()
+            self.queue = None
 
     @property
     def max_len(self) -> int:
