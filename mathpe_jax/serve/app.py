@@ -55,13 +55,19 @@ def create_app(models: Sequence[ServedModel], settings: Settings = Settings()) -
     served = {m.name: m for m in models}
     if not served:
         raise ValueError("no model to serve")
-    for m in models:
-        m.start(max_batch=settings.max_batch, max_wait_s=settings.max_wait_s, max_pending=settings.max_pending)
+
+    def start() -> None:
+        for m in models:
+            if m.queue is None:
+                m.start(max_batch=settings.max_batch, max_wait_s=settings.max_wait_s, max_pending=settings.max_pending)
+
+    start()  # here, not only at start-up: an app driven without its lifespan still decodes
     book = ExampleBook(models)
     bodies = schemas.RequestModels(list(served), settings.max_new_tokens_limit)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
+        start()  # again after a shutdown, when the same app is served anew
         yield
         for m in models:
             m.stop()
