@@ -1,0 +1,74 @@
+"""``python -m mathpe_jax.serve --model rope=RUN_DIR --model nope=RUN_DIR2 [--host] [--port]``.
+
+Each ``--model NAME=SOURCE`` is a run directory, a converted checkpoint, a Hugging Face directory
+or hub id, or an adapter (its base with ``--base NAME=BASE`` unless a PEFT adapter names it). The
+server binds to 127.0.0.1 unless ``--host`` says otherwise; the demo is at ``/``, the API's
+interactive documentation at ``/docs`` and its schema at ``/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from absl import flags
+
+from mathpe_jax import cli
+from mathpe_jax.errors import UserError
+
+FLAGS = flags.FLAGS
+flags.DEFINE_multi_string("model", [], "NAME=SOURCE: a model to serve (repeat for more)")
+flags.DEFINE_multi_string("base", [], "NAME=BASE: the base model of the adapter served as NAME")
+flags.DEFINE_string("host", "127.0.0.1", "address to bind (0.0.0.0 exposes the server to the network)")
+flags.DEFINE_integer("port", 8000, "port to bind (0: any free port, printed when ready)")
+flags.DEFINE_integer("max_batch", 32, "most requests decoded together per model (1: one at a time)", lower_bound=1)
+flags.DEFINE_float("max_wait_ms", 10.0, "how long a batch waits for more requests after its first", lower_bound=0)
+flags.DEFINE_integer("max_pending", 1024, "requests waiting per model before new ones get 429", lower_bound=1)
+flags.DEFINE_integer("max_request_bytes", 256 * 1024, "largest request body accepted (413 above)", lower_bound=1024)
+flags.DEFINE_integer("max_new_tokens_limit", 1024, "largest max_new_tokens a request may ask for", lower_bound=1)
+flags.DEFINE_bool("access_log", False, "log every request")
+
+
+class ServeError(UserError):
+    """A model that cannot be loaded or served, named by its flag."""
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    import uvicorn
+
+    from mathpe_jax.serve import Settings, create_app, load_models
+
+    try:
+        models = load_models(FLAGS.model, FLAGS.base)
+    except (ValueError, FileNotFoundError) as err:
+        raise ServeError(str(err)) from None
+    settings = Settings(
+        max_batch=FLAGS.max_batch,
+        max_wait_s=FLAGS.max_wait_ms / 1e3,
+        max_pending=FLAGS.max_pending,
+        max_request_bytes=FLAGS.max_request_bytes,
+        max_new_tokens_limit=FLAGS.max_new_tokens_limit,
+    )
+    app = create_app(models, settings)
+    config = uvicorn.Config(app, host=FLAGS.host, port=FLAGS.port, access_log=FLAGS.access_log, log_level="warning")
+    server = uvicorn.Server(config)
+
+    names = ", ".join(m.name for m in models)
+
+    def announce() -> None:
+        """One line once the socket is bound (with the port it got, for ``--port=0``): a waiting
+        script reads it to know the server answers."""
+        while not server.started:
+            if server.should_exit:
+                return
+            time.sleep(0.05)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        print(f"serving {len(models)} models ({names}) at http://{FLAGS.host}:{port} (demo: /, API: /docs)", flush=True)
+
+    threading.Thread(target=announce, daemon=True).start()
+    server.run()
+
+
+if __name__ == "__main__":
+    cli.run(main)
