@@ -24,19 +24,29 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from mathpe_jax.serve import schemas
 from mathpe_jax.serve.batcher import QueueFull
 from mathpe_jax.serve.errors import RequestError
 from mathpe_jax.serve.examples import MAX_EXAMPLES, ExampleBook
 from mathpe_jax.serve.limits import BodySizeLimit
 from mathpe_jax.serve.models import ServedModel
+from mathpe_jax.serve.schemas import (
+    AttentionResponse,
+    CompareResponse,
+    ErrorResponse,
+    ExamplesResponse,
+    Health,
+    ModelsResponse,
+    RequestModels,
+    SolveResponse,
+    SourcesResponse,
+)
 
 __all__ = ["Settings", "create_app"]
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).with_name("static")
-_ERRORS = {status: {"model": schemas.ErrorResponse} for status in (400, 413, 422, 429)}
+_ERRORS = {status: {"model": ErrorResponse} for status in (400, 413, 422, 429)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +73,7 @@ def create_app(models: Sequence[ServedModel], settings: Settings = Settings()) -
 
     start()  # here, not only at start-up: an app driven without its lifespan still decodes
     book = ExampleBook(models)
-    bodies = schemas.RequestModels(list(served), settings.max_new_tokens_limit)
+    bodies = RequestModels(list(served), settings.max_new_tokens_limit)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -90,13 +100,14 @@ def create_app(models: Sequence[ServedModel], settings: Settings = Settings()) -
         return {
             "model": model.name,
             **model.read(decoded.ids),
+            "completion_token_ids": decoded.ids,
             "prompt_tokens": len(prompt),
             "completion_tokens": len(decoded.ids),
             "latency_ms": (time.perf_counter() - started) * 1e3,
             "batch_size": decoded.batch_size,
         }
 
-    @app.post("/solve", response_model=schemas.SolveResponse, responses=_ERRORS)
+    @app.post("/solve", response_model=SolveResponse, responses=_ERRORS)
     async def solve(body: bodies.solve) -> dict[str, Any]:  # type: ignore[valid-type]
         """Greedy solution of one problem by one model, decoded together with concurrent requests."""
         started = time.perf_counter()
@@ -105,7 +116,7 @@ def create_app(models: Sequence[ServedModel], settings: Settings = Settings()) -
         prompt = model.prompt(problem, body.template)
         return await solve_one(model, problem, body.template, body.max_new_tokens, prompt, started)
 
-    @app.post("/compare", response_model=schemas.CompareResponse, responses=_ERRORS)
+    @app.post("/compare", response_model=CompareResponse, responses=_ERRORS)
     async def compare(body: bodies.compare) -> dict[str, Any]:  # type: ignore[valid-type]
         """The same problem solved by several models at once; graded when ``gold`` is given."""
         started = time.perf_counter()
@@ -113,10 +124,21 @@ def create_app(models: Sequence[ServedModel], settings: Settings = Settings()) -
         if len(set(names)) != len(names):
             raise RequestError("models", f"models lists a model twice: {names}")
         problem = body.problem.strip()
-        chosen = [served[name] for name in names]
-        prompts = [m.prompt(problem, body.template) for m in chosen]  # every refusal before any decoding
-        for m, prompt in zip(chosen, prompts):
-            m.budget(len(prompt), body.max_new_tokens)
+        chosen, prompts, refused = [], [], []
+        for name in names:  # every refusal before any decoding
+            model = served[name]
+            try:
+                prompt = model.prompt(problem, body.template)
+                model.budget(len(prompt), body.max_new_tokens)
+            except RequestError as err:
+                refused.append({"model": name, "error": err.message, "field": err.field})
+                continue
+            chosen.append(model)
+            prompts.append(prompt)
+        if not chosen:
+            first = refused[0]
+            more = f" (and {len(refused) - 1} more models)" if len(refused) > 1 else ""
+            raise RequestError(first["field"], first["error"] + more)
         results = await asyncio.gather(*(
             solve_one(m, problem, body.template, body.max_new_tokens, p, started) for m, p in zip(chosen, prompts)
         ))
@@ -126,32 +148,33 @@ def create_app(models: Sequence[ServedModel], settings: Settings = Settings()) -
                 result["correct"] = await asyncio.to_thread(
                     m.grade, problem, body.template, result, result["completion_tokens"], body.gold.strip()
                 )
-        return {"problem": problem, "gold": body.gold, "results": results}
+        return {"problem": problem, "gold": body.gold, "results": results, "refused": refused}
 
-    @app.post("/attention", response_model=schemas.AttentionResponse, responses=_ERRORS)
+    @app.post("/attention", response_model=AttentionResponse, responses=_ERRORS)
     async def attention(body: bodies.attention) -> dict[str, Any]:  # type: ignore[valid-type]
         """One layer's and head's attention over the prompt and a completion, for a heatmap."""
         model = served[body.model]
+        completion = body.completion if body.completion_token_ids is None else body.completion_token_ids
         return await asyncio.to_thread(
-            model.attention, body.problem.strip(), body.completion, body.template, body.layer, body.head
+            model.attention, body.problem.strip(), completion, body.template, body.layer, body.head
         )
 
-    @app.get("/models", response_model=schemas.ModelsResponse)
+    @app.get("/models", response_model=ModelsResponse)
     async def list_models() -> dict[str, Any]:
         """The served models: name, PE, parameter count, source and task."""
         return {"models": [m.info() for m in models]}
 
-    @app.get("/health", response_model=schemas.Health)
+    @app.get("/health", response_model=Health)
     async def health() -> dict[str, Any]:
         """Liveness, with each model's queue: requests, batches, waiting, compiled shapes."""
         return {"status": "ok", "models": {m.name: _queue_stats(m) for m in models}}
 
-    @app.get("/examples", response_model=schemas.SourcesResponse)
+    @app.get("/examples", response_model=SourcesResponse)
     async def example_sources() -> dict[str, Any]:
         """Where example problems come from: GSM8K and MATH test sets, each synthetic model's task."""
         return {"sources": book.sources()}
 
-    @app.get("/examples/{source}", response_model=schemas.ExamplesResponse, responses={404: {"model": schemas.ErrorResponse}, **_ERRORS})
+    @app.get("/examples/{source}", response_model=ExamplesResponse, responses={404: {"model": ErrorResponse}, **_ERRORS})
     async def examples(source: str, count: int = Query(10, ge=1, le=MAX_EXAMPLES)) -> dict[str, Any]:
         """Example problems of one source, with their gold answers."""
         return {"source": source, "examples": book.examples(source, count)}

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-__all__ = ["Decoded", "DecodeQueue", "QueueFull", "bucket"]
+__all__ = ["DecodeQueue", "Decoded", "QueueFull", "bucket"]
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class DecodeQueue:
         prompts += [prompts[-1]] * (rows - len(live))  # filler rows keep the compiled shape
         try:
             completions = self._decode(prompts, budget, rows, prompt_len)
-        except Exception as err:  # noqa: BLE001 - a failed batch fails its requests, not the server
+        except Exception as err:  # a failed batch fails its requests, not the server
             log.exception("decoding a batch of %d for model %s failed", len(live), self.name)
             for request in live:
                 _resolve(request, error=err)

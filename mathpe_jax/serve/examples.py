@@ -16,7 +16,7 @@ from mathpe_jax.data.tasks.synthetic import SyntheticTask
 from mathpe_jax.serve.errors import RequestError
 from mathpe_jax.serve.models import ServedModel
 
-__all__ = ["ExampleBook", "MAX_EXAMPLES"]
+__all__ = ["MAX_EXAMPLES", "ExampleBook"]
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +42,32 @@ class ExampleBook:
                 label = f"{task.name}, as model {served.name} was trained"
                 self._sources[served.name] = (label, _synthetic(task))
 
-    def sources(self) -> list[dict[str, str]]:
-        return [{"id": source, "label": label} for source, (label, _) in self._sources.items()]
+        # Which models take each source's problems (a character vocabulary refuses word problems).
+        self._readers = {source: _readers(models, examples) for source, (_, examples) in self._sources.items()}
+
+    def sources(self) -> list[dict[str, Any]]:
+        return [
+            {"id": source, "label": label, "models": self._readers[source]}
+            for source, (label, _) in self._sources.items()
+        ]
 
     def examples(self, source: str, count: int) -> list[dict[str, Any]]:
         if source not in self._sources:
             raise RequestError("source", f"unknown example source {source!r}; known: {sorted(self._sources)}", 404)
         return self._sources[source][1][:count]
+
+
+def _readers(models: Sequence[ServedModel], examples: list[dict[str, Any]], probe: int = 5) -> list[str]:
+    """The models whose prompt accepts the first ``probe`` problems."""
+    readers = []
+    for served in models:
+        try:
+            for example in examples[:probe]:
+                served.prompt(example["problem"], None)
+        except RequestError:
+            continue
+        readers.append(served.name)
+    return readers
 
 
 def _synthetic(task: SyntheticTask) -> list[dict[str, Any]]:

@@ -122,8 +122,9 @@ class ServedModel:
         ])
         return bool(prediction.symbolic_correct)
 
-    def attention(self, problem: str, completion: str, template: str | None, layer: int, head: int) -> dict[str, Any]:
-        """Attention probabilities of one layer and head over the prompt and ``completion``.
+    def attention(self, problem: str, completion: str | list[int], template: str | None, layer: int, head: int) -> dict[str, Any]:
+        """Attention probabilities of one layer and head over the prompt and ``completion``: text,
+        encoded here, or the generated ids themselves (exact: text may not encode back to them).
 
         Blocking (a forward pass). At most the last ``MAX_HEATMAP_TOKENS`` tokens are returned;
         ``first_token`` is the index of the first one shown.
@@ -136,19 +137,27 @@ class ServedModel:
                 raise RequestError(field, f"{field}={value} is out of range: model {self.name!r} has {count}")
         tokenizer = self.loaded.tokenizer
         ids = self.prompt(problem, template)
-        if completion:
+        field = "completion"
+        if isinstance(completion, list):
+            field = "completion_token_ids"
+            vocab = self.loaded.model.config.vocab_size
+            bad = [i for i in completion if not 0 <= i < vocab]
+            if bad:
+                raise RequestError(field, f"token id {bad[0]} is outside the vocabulary of model {self.name!r} ({vocab} ids)")
+            ids = ids + completion
+        elif completion:
             try:
                 ids = ids + tokenizer.encode(completion)
             except ValueError as err:
-                raise RequestError("completion", f"model {self.name!r}: {err}") from None
+                raise RequestError(field, f"model {self.name!r}: {err}") from None
         if len(ids) > self.max_len:
-            raise RequestError("completion", f"model {self.name!r}: {len(ids)} tokens exceed its {self.max_len} positions")
+            raise RequestError(field, f"model {self.name!r}: {len(ids)} tokens exceed its {self.max_len} positions")
         (probs,) = attention_probs(self.loaded.model, [ids], tokenizer.pad_id)
         first = max(0, len(ids) - MAX_HEATMAP_TOKENS)
         weights = np.asarray(probs[layer, head, first:, first:], np.float64).round(5)
         return {
             "model": self.name, "layer": layer, "head": head, "first_token": first,
-            "tokens": token_labels(tokenizer, ids[first:]), "weights": weights.tolist(),
+            "tokens": token_labels(tokenizer, ids[first:], for_matplotlib=False), "weights": weights.tolist(),
         }
 
 

@@ -16,8 +16,8 @@ from mathpe_jax.solve import MAX_PROBLEM_CHARS
 
 __all__ = [
     "AttentionResponse", "CompareResponse", "CompareResult", "ErrorResponse", "Example", "ExampleSource",
-    "ExamplesResponse", "Health", "ModelInfo", "ModelsResponse", "QueueStats", "RequestModels", "SolveResponse",
-    "SourcesResponse", "request_models",
+    "ExamplesResponse", "Health", "ModelInfo", "ModelsResponse", "QueueStats", "Refusal", "RequestModels", "SolveResponse",
+    "SourcesResponse",
 ]
 
 MAX_GOLD_CHARS = 1000
@@ -34,7 +34,7 @@ class RequestModels:
     """The request bodies of one server: ``solve``, ``compare`` and ``attention``."""
 
     def __init__(self, names: list[str], max_new_tokens_limit: int):
-        Name = Literal[tuple(names)]  # type: ignore[valid-type]  # noqa: N806
+        Name = Literal[tuple(names)]  # type: ignore[valid-type]
         budget = Field(
             None, ge=1, le=max_new_tokens_limit,
             description="tokens to generate at most (default: 256, or what the model's positions leave)",
@@ -59,6 +59,10 @@ class RequestModels:
             problem: str = _PROBLEM
             model: Name  # type: ignore[valid-type]
             completion: str = Field("", max_length=MAX_PROBLEM_CHARS, description="text after the prompt")
+            completion_token_ids: list[int] | None = Field(
+                None, max_length=max_new_tokens_limit,
+                description="the generated ids after the prompt (as /solve returns them); exact, unlike re-encoded text",
+            )
             template: Template | None = None  # type: ignore[valid-type]
             layer: int = Field(0, ge=0, le=1024)
             head: int = Field(0, ge=0, le=1024)
@@ -79,6 +83,7 @@ class SolveResponse(BaseModel):
     answer: str | None
     prompt_tokens: int
     completion_tokens: int
+    completion_token_ids: list[int] = Field(description="the generated ids, EOS included when it ended")
     finished: bool = Field(description="the completion ended with EOS (not cut by the budget)")
     latency_ms: float = Field(description="from the request's arrival to its answer")
     batch_size: int = Field(description="requests decoded together with this one")
@@ -88,10 +93,17 @@ class CompareResult(SolveResponse):
     correct: bool | None = Field(description="graded against gold by the model's task; null without gold")
 
 
+class Refusal(BaseModel):
+    model: str
+    error: str
+    field: str | None
+
+
 class CompareResponse(BaseModel):
     problem: str
     gold: str | None
     results: list[CompareResult]
+    refused: list[Refusal] = Field(description="models that cannot take this problem (its tokenizer, its positions)")
 
 
 class ModelInfo(BaseModel):
@@ -127,6 +139,7 @@ class Health(BaseModel):
 class ExampleSource(BaseModel):
     id: str
     label: str
+    models: list[str] = Field(description="the served models whose prompt accepts this source's problems")
 
 
 class SourcesResponse(BaseModel):

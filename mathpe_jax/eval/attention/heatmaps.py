@@ -20,15 +20,17 @@ __all__ = ["save_heatmaps", "token_labels"]
 _MAX_LABELLED_TOKENS = 64
 
 
-def token_labels(tokenizer: Tokenizer, ids: Sequence[int]) -> list[str]:
-    """A readable label per token for heatmap axes; ``$`` is escaped so matplotlib shows it as text."""
+def token_labels(tokenizer: Tokenizer, ids: Sequence[int], *, for_matplotlib: bool = True) -> list[str]:
+    """A readable label per token for heatmap axes; for matplotlib ``$`` is escaped so that it is
+    shown as text, not read as the start of mathematics."""
     special = {tokenizer.pad_id: "<pad>", tokenizer.eos_id: "<eos>"}
     if tokenizer.bos_id is not None:
         special[tokenizer.bos_id] = "<bos>"
     labels = []
     for token in ids:
         text = special.get(token) or tokenizer.decode([token]) or f"<{token}>"
-        labels.append(text.replace("\n", "\\n").replace("$", r"\$"))
+        text = text.replace("\n", "\\n")
+        labels.append(text.replace("$", r"\$") if for_matplotlib else text)
     return labels
 
 

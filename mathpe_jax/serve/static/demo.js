@@ -8,6 +8,7 @@
 
   const state = {
     models: new Map(), // name -> model info from GET /models
+    sources: new Map(), // id -> example source from GET /examples (label, the models that read it)
     examples: [], // examples of the chosen source
     solveRun: 0, // counts Solve clicks; an older answer is dropped
     heatmaps: [], // of the cards shown, redrawn when the window is resized
@@ -132,11 +133,23 @@
     const { sources } = await api("/examples");
     const select = $("#source");
     select.replaceChildren(el("option", { value: "", text: sources.length ? "Choose a source…" : "No examples" }));
-    for (const source of sources) select.append(el("option", { value: source.id, text: source.label }));
+    state.sources = new Map(sources.map((source) => [source.id, source]));
+    for (const source of sources) {
+      const readers = source.models.length ? source.models.join(", ") : "no served model";
+      select.append(el("option", { value: source.id, text: `${source.label} (read by ${readers})` }));
+    }
+  }
+
+  /** Checks the models that can read the chosen source's problems, and only those. */
+  function checkReaders(source) {
+    const readers = new Set((state.sources.get(source) || { models: [] }).models);
+    if (!readers.size) return;
+    for (const box of document.querySelectorAll("#model-list input[type=checkbox]")) box.checked = readers.has(box.value);
   }
 
   async function chooseSource() {
     const source = $("#source").value;
+    checkReaders(source);
     const select = $("#example");
     state.examples = [];
     select.replaceChildren(el("option", { value: "", text: source ? "Loading…" : "Pick a source first" }));
@@ -213,9 +226,10 @@
 
   function summary(answer) {
     const graded = answer.results.filter((r) => r.correct !== null);
-    if (!graded.length) return `${answer.results.length} model(s) answered; no gold answer, so none graded.`;
+    const refused = answer.refused.length ? ` ${answer.refused.length} model(s) could not take the problem.` : "";
+    if (!graded.length) return `${answer.results.length} model(s) answered; no gold answer, so none graded.${refused}`;
     const right = graded.filter((r) => r.correct).length;
-    return `${right} of ${graded.length} model(s) correct.`;
+    return `${right} of ${graded.length} model(s) correct.${refused}`;
   }
 
   function verdictOf(result) {
@@ -226,7 +240,15 @@
 
   function renderResults(answer) {
     const cards = answer.results.map((result) => resultCard(answer, result));
-    $("#results").replaceChildren(...cards);
+    const refusals = answer.refused.map((refusal) =>
+      el("article", { class: "result-card refused", data: { model: refusal.model, verdict: "refused" } },
+        el("header", { class: "card-header" },
+          el("h2", { class: "card-title", text: refusal.model }),
+          el("span", { class: "verdict verdict-ungraded", text: "cannot take this problem" }),
+        ),
+        el("p", { class: "refusal", text: refusal.error }),
+      ));
+    $("#results").replaceChildren(...cards, ...refusals);
     state.heatmaps = cards.map((card) => card.heatmap).filter(Boolean);
     for (const heatmap of state.heatmaps) heatmap.load();
   }
@@ -285,16 +307,16 @@
     return VIRIDIS[i].map((c, k) => Math.round(c + (VIRIDIS[i + 1][k] - c) * f));
   }
 
-  /** A readable axis label: the server escapes "$" for matplotlib; spaces are shown as ␣. */
+  /** A readable axis label: spaces are shown as ␣, long tokens are cut. */
   function tokenLabel(token, limit = 6) {
-    const text = token.replace(/\\\$/g, "$").replace(/ /g, "␣");
+    const text = token.replace(/ /g, "␣");
     return text.length <= limit ? text : `${text.slice(0, limit - 1)}…`;
   }
 
   class Heatmap {
     constructor(card, answer, result, info) {
       this.problem = answer.problem;
-      this.completion = result.completion;
+      this.completionIds = result.completion_token_ids; // exact: what was decoded, EOS included
       this.model = result.model;
       this.promptTokens = result.prompt_tokens;
       this.request = 0;
@@ -337,7 +359,7 @@
       this.box.classList.add("loading");
       this.error.hidden = true;
       try {
-        const data = await api("/attention", { model: this.model, problem: this.problem, completion: this.completion, layer, head });
+        const data = await api("/attention", { model: this.model, problem: this.problem, completion_token_ids: this.completionIds, layer, head });
         if (request !== this.request) return;
         this.data = data;
         this.hover = null;
