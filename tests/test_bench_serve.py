@@ -47,7 +47,7 @@ def test_both_modes_without_errors(report):
         assert mode["server_exit_status"] is not None  # the server was stopped
         assert mode["wall_seconds"] > 0 and mode["requests_per_second"] > 0
         assert 0 < mode["completion_tokens"] <= REQUESTS * MAX_NEW_TOKENS
-        assert mode["tokens_per_second"] > 0
+        assert mode["tokens_per_second"] > 0 and mode["client_cpu_seconds"] > 0
         latency = mode["latency_ms"]
         assert 0 < latency["p50"] <= latency["p99"] <= latency["max"]
         assert latency["max"] <= mode["wall_seconds"] * 1e3 + 1

@@ -24,8 +24,8 @@ JSON file for the report. Needs no extra.
 serve: the HTTP API under load (see ``tools/bench_serve.py``): --requests concurrent ``POST /solve``
 sent at once, alternating between two models, against a fresh ``python -m mathpe_jax.serve`` on a
 free loopback port, first with batching (--max_batch, --max_wait_ms), then without (max_batch=1);
-each server gets untimed warm-up bursts first (until one compiles no new shape, at most
---warmup_bursts). Per mode: errors, wall seconds, requests/s and generated tokens/s, client latency
+the timed burst is the first after a warm-up that compiles no new shape (at most --warmup_bursts
+untimed ones). Per mode: errors, wall seconds, requests/s and generated tokens/s, client latency
 p50/p99/max, mean batch size and the compiled shapes; then the throughput ratio. The models are the --model NAME=DIR specs, or, when none is given, two small
 runs (rope, nope) trained once into --workdir and reused. --out names a JSON file for the report.
 Needs no extra (httpx, fastapi and uvicorn come with the package).
@@ -76,7 +76,7 @@ flags.DEFINE_integer("requests", 100, "serve: concurrent /solve requests per tim
 flags.DEFINE_integer("max_batch", 32, "serve: the server's max_batch with batching on (off: 1)")
 flags.DEFINE_float("max_wait_ms", 10.0, "serve: how long a batch waits for more requests after its first")
 flags.DEFINE_integer("max_new_tokens", 32, "serve: max_new_tokens of every request (both modes do the same work)")
-flags.DEFINE_integer("warmup_bursts", 4, "serve: untimed bursts at most, until one compiles no new shape")
+flags.DEFINE_integer("warmup_bursts", 6, "serve: untimed bursts at most before the timed one (see bench_serve)")
 flags.DEFINE_float("request_timeout_s", 600.0, "serve: the client's timeout per request")
 
 # What gpu takes for a flag not given on the command line (the shape: TinyLlama-1.1B's).

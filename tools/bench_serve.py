@@ -8,20 +8,22 @@ subprocess on a free loopback port, once per mode, each time a fresh server:
 * batching on: ``--max_batch`` requests at most per decoded batch, ``--max_wait_ms`` of gathering;
 * batching off: ``--max_batch=1``, so every request is decoded alone.
 
-Against each server, untimed warm-up bursts of the same requests (so that compilation is not
-measured): batches form by timing, so one burst may not meet every bucket shape the next one will;
-bursts are repeated until one compiles no new shape, at most ``warmup_bursts``. Then the timed
-burst: ``requests`` ``POST /solve`` all sent at once from one ``httpx.AsyncClient``,
-alternating between the models, each with a problem of its model's own test set
+Against each server, bursts of the same requests until one, after at least one untimed warm-up,
+compiles no new shape: that one is timed, so compilation is not measured (batches form by timing,
+so a burst may meet a bucket shape no earlier one did). At most ``warmup_bursts`` are untimed; the
+next one counts anyway, and ``compiled_during_timing`` then says what it compiled. Each burst is
+``requests`` ``POST /solve`` all sent at once from a fresh ``httpx.AsyncClient`` (fresh
+connections), alternating between the models, each with a problem of its model's own test set
 (``GET /examples/{model}``) and the same ``max_new_tokens``, so both modes do the same work.
-Every burst comes from a fresh client, so over fresh connections.
 
 Figures per mode, all measured by the client: errors (a status other than 200, or a transport
 error), wall seconds of the burst, requests/s and generated tokens/s (``completion_tokens``
 summed), latency p50/p99/max of each request from its sending to its answer, the mean
 ``batch_size`` the responses report, and from ``GET /health`` each model's compiled shapes, the
 shapes compiled during the timed burst (none, when the warm-up covered them) and the server's
-own batch count. ``throughput_ratio`` is requests/s with batching over requests/s without.
+own batch count; and the CPU seconds the client and the server process spent on the burst (Linux),
+since the load generator shares the machine's cores with the server. ``throughput_ratio`` is
+requests/s with batching over requests/s without.
 """
 
 from __future__ import annotations
@@ -263,32 +265,48 @@ async def _timed_burst(url: str, bodies: Sequence[dict[str, Any]], timeout_s: fl
         return await burst(client, url, bodies)
 
 
-async def _drive(url: str, names: Sequence[str], spec: Mapping[str, Any], label: str, log: Log) -> dict[str, Any]:
+def process_cpu_seconds(pid: int) -> float | None:
+    """User and system CPU seconds of process ``pid`` so far (Linux ``/proc``; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+async def _drive(
+    url: str, names: Sequence[str], spec: Mapping[str, Any], label: str, log: Log, server_pid: int
+) -> dict[str, Any]:
+    """Bursts until one, after at least one warm-up, compiles no new shape: that one is timed
+    (batches form by timing, so a burst may meet a bucket no earlier burst did, and its time would
+    be mostly compilation). At most ``warmup_bursts`` untimed bursts; the next one counts anyway."""
     for name in ("httpx", "httpcore"):  # a line per request would bury the progress lines
         logging.getLogger(name).setLevel(logging.WARNING)
     requests, timeout_s = spec["requests"], spec["request_timeout_s"]
+    warmup_errors = 0
     async with _client(8, timeout_s) as client:
         examples = await _examples(client, url, names)
         bodies = payloads(examples, requests, spec["max_new_tokens"])
-        # Warm-up: bursts until one compiles no new shape (batches form by timing, so one burst may
-        # not meet every bucket the timed one will), at most ``warmup_bursts``.
-        warmup_errors = 0
-        shapes = _shapes(await _health(client, url))
-        for i in range(1, spec["warmup_bursts"] + 1):
-            wall, results = await _timed_burst(url, bodies, timeout_s)
-            warm = summarize(wall, results)
-            warmup_errors += warm["errors"]
-            before = await _health(client, url)
-            new = _shapes(before) - shapes
-            shapes |= new
-            log(f"{label}: warm-up burst {i} of {requests} in {wall:.2f}s ({warm['errors']} errors, {len(new)} new compiled shapes)")
-            if not new:
-                break
-        wall, results = await _timed_burst(url, bodies, timeout_s)
         after = await _health(client, url)
+        for i in range(1, spec["warmup_bursts"] + 2):
+            before = after
+            server_cpu, client_cpu = process_cpu_seconds(server_pid), time.process_time()
+            wall, results = await _timed_burst(url, bodies, timeout_s)
+            client_cpu = time.process_time() - client_cpu
+            server_end = process_cpu_seconds(server_pid)
+            after = await _health(client, url)
+            new = _shapes(after) - _shapes(before)
+            if i > 1 and not new or i == spec["warmup_bursts"] + 1:
+                break
+            report = summarize(wall, results)
+            warmup_errors += report["errors"]
+            log(f"{label}: warm-up burst {i} of {requests} in {wall:.2f}s ({report['errors']} errors, {len(new)} new compiled shapes)")
     report = summarize(wall, results)
-    report["warmup_bursts"] = i
+    report["warmup_bursts"] = i - 1
     report["warmup_errors"] = warmup_errors
+    # Where the burst's time went: the load generator shares the machine with the server.
+    report["client_cpu_seconds"] = client_cpu
+    report["server_cpu_seconds"] = None if server_cpu is None or server_end is None else server_end - server_cpu
     report["compiled_shapes"] = {name: stats["compiled_shapes"] for name, stats in after.items()}
     report["compiled_during_timing"] = {
         name: [s for s in stats["compiled_shapes"] if s not in before[name]["compiled_shapes"]] for name, stats in after.items()
@@ -313,7 +331,7 @@ def measure(specs: Sequence[str], spec: Mapping[str, Any], max_batch: int, label
     try:
         server.wait_ready()
         log(f"{label}: server ready at {server.url} in {time.perf_counter() - started:.1f}s")
-        report = asyncio.run(_drive(server.url, names, spec, label, log))
+        report = asyncio.run(_drive(server.url, names, spec, label, log, server.process.pid))
     finally:
         status = server.stop()
     report = {"max_batch": max_batch, "max_wait_ms": spec["max_wait_ms"], **report, "server_exit_status": status}
@@ -322,7 +340,8 @@ def measure(specs: Sequence[str], spec: Mapping[str, Any], max_batch: int, label
         f"{label}: {report['requests']} requests, {report['errors']} errors in {report['wall_seconds']:.2f}s: "
         f"{report['requests_per_second']:.1f} requests/s, {report['tokens_per_second']:.0f} tokens/s; "
         f"latency p50 {latency['p50']:.0f} ms, p99 {latency['p99']:.0f} ms, max {latency['max']:.0f} ms; "
-        f"mean batch {report['mean_batch_size'] or 0:.1f}"
+        f"mean batch {report['mean_batch_size'] or 0:.1f}; CPU seconds: client {report['client_cpu_seconds']:.2f}, "
+        f"server {report['server_cpu_seconds'] if report['server_cpu_seconds'] is not None else float('nan'):.2f}"
     )
     return report
 
