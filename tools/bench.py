@@ -4,6 +4,7 @@
     python tools/bench.py train --hf_dir=DIR --batch=8 --seq=256 [--lora_rank=8] [--peer=hf|none] [--steps=5]
     python tools/bench.py make-model --out=DIR --layers=8 --width=512 --heads=8 --kv_heads=8 --vocab=32000 --mlp=1208
     python tools/bench.py gpu [--pe=rope] [--remat=dots] [--[no]scan_layers] [--batch=8] [--seq=2048] [--out=FILE]
+    python tools/bench.py serve [--model=NAME=DIR ...] [--requests=100] [--max_batch=32] [--max_wait_ms=10] [--out=FILE]
 
 decode: greedy generation with exactly --new_tokens new tokens per row (our ``greedy_generate``
 against ``model.generate``); train: one optimizer step (AdamW; with --lora_rank, LoRA on q/k/v/o
@@ -19,6 +20,15 @@ over float32 master weights, trained (AdamW, full fine-tuning) then decoded on t
 step time, tokens/s, model FLOPs and MFU; decoding tokens/s against the memory-bandwidth bound.
 Flags not given take the gpu defaults in ``GPU_DEFAULTS``, not the other modes'; --out names a
 JSON file for the report. Needs no extra.
+
+serve: the HTTP API under load (see ``tools/bench_serve.py``): --requests concurrent ``POST /solve``
+sent at once, alternating between two models, against a fresh ``python -m mathpe_jax.serve`` on a
+free loopback port, first with batching (--max_batch, --max_wait_ms), then without (max_batch=1);
+the timed burst is the first after a warm-up that compiles no new shape (at most --warmup_bursts
+untimed ones). Per mode: errors, wall seconds, requests/s and generated tokens/s, client latency
+p50/p99/max, mean batch size and the compiled shapes; then the throughput ratio. The models are the --model NAME=DIR specs, or, when none is given, two small
+runs (rope, nope) trained once into --workdir and reused. --out names a JSON file for the report.
+Needs no extra (httpx, fastapi and uvicorn come with the package).
 """
 
 from __future__ import annotations
@@ -27,11 +37,12 @@ import json
 
 import bench_gpu  # beside this script, which Python puts first on the import path
 import bench_lib
+import bench_serve
 from absl import app, flags
 
 from mathpe_jax import cli
 
-MODES = ("decode", "train", "make-model", "gpu")
+MODES = ("decode", "train", "make-model", "gpu", "serve")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("hf_dir", None, "Hugging Face model directory (decode, train)")
@@ -46,7 +57,7 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_enum("peer", "hf", ["hf", "none"], "also measure transformers, or only ourselves")
 flags.DEFINE_integer("seed", 0, "seed of the random token ids (and of the weights, gpu)")
-flags.DEFINE_string("out", None, "where make-model saves the model; where gpu writes its JSON report")
+flags.DEFINE_string("out", None, "where make-model saves the model; where gpu and serve write their JSON report")
 flags.DEFINE_integer("layers", 2, "make-model, gpu: decoder layers (gpu default 22)")
 flags.DEFINE_integer("width", 128, "make-model, gpu: hidden size (gpu default 2048)")
 flags.DEFINE_integer("heads", 4, "make-model, gpu: attention heads (gpu default 32)")
@@ -59,6 +70,14 @@ flags.DEFINE_bool("scan_layers", True, "gpu: run the layer stack as one scan ove
 flags.DEFINE_enum("attention_impl", "auto", ["xla", "cudnn", "auto"], "gpu: attention kernel")
 flags.DEFINE_float("peak_tflops", None, "gpu: the chip's peak dense bf16 TFLOP/s, instead of the device table")
 flags.DEFINE_float("bandwidth_gbs", None, "gpu: the chip's memory bandwidth in GB/s, instead of the device table")
+flags.DEFINE_multi_string("model", [], "serve: NAME=DIR, a model to serve (repeat; none: train rope and nope)")
+flags.DEFINE_string("workdir", "runs/bench_serve", "serve: where the default models are trained and reused")
+flags.DEFINE_integer("requests", 100, "serve: concurrent /solve requests per timed burst")
+flags.DEFINE_integer("max_batch", 32, "serve: the server's max_batch with batching on (off: 1)")
+flags.DEFINE_float("max_wait_ms", 10.0, "serve: how long a batch waits for more requests after its first")
+flags.DEFINE_integer("max_new_tokens", 32, "serve: max_new_tokens of every request (both modes do the same work)")
+flags.DEFINE_integer("warmup_bursts", 6, "serve: untimed bursts at most before the timed one (see bench_serve)")
+flags.DEFINE_float("request_timeout_s", 600.0, "serve: the client's timeout per request")
 
 # What gpu takes for a flag not given on the command line (the shape: TinyLlama-1.1B's).
 GPU_DEFAULTS = {
@@ -116,6 +135,22 @@ def gpu() -> None:
     print(json.dumps(report))
 
 
+def serve() -> None:
+    spec = {
+        name: FLAGS[name].value
+        for name in ("requests", "max_batch", "max_wait_ms", "max_new_tokens", "warmup_bursts", "request_timeout_s", "workdir")
+    }
+    spec["models"] = list(FLAGS.model)
+    try:
+        bench_serve.check_spec(spec)
+    except ValueError as err:
+        raise app.UsageError(str(err)) from err
+    report = bench_serve.run(spec, log=lambda line: print(line, flush=True))
+    if FLAGS.out:
+        bench_serve.write(report, FLAGS.out)
+    print(json.dumps(report))
+
+
 def main(argv: list[str]) -> None:
     if len(argv) != 2 or argv[1] not in MODES:
         raise app.UsageError(f"give one of {', '.join(MODES)}")
@@ -125,6 +160,9 @@ def main(argv: list[str]) -> None:
         return
     if mode == "gpu":
         gpu()
+        return
+    if mode == "serve":
+        serve()
         return
     if not FLAGS.hf_dir:
         raise app.UsageError(f"{mode} needs --hf_dir")
