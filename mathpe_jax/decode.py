@@ -97,9 +97,29 @@ def greedy_generate(
     ``prompt_len`` pads prompts to at least that many tokens, so that calls on different slices of
     one prompt set (e.g. batch by batch, to report progress) share one compiled shape.
     """
+    graphdef, state = nnx.split(model)
+    return greedy_generate_split(
+        graphdef, state, prompts, max_new_tokens=max_new_tokens, eos_id=eos_id, pad_id=pad_id,
+        batch_size=batch_size, prompt_len=prompt_len,
+    )
+
+
+def greedy_generate_split(
+    graphdef: nnx.GraphDef,
+    state: nnx.State,
+    prompts: Sequence[Sequence[int]],
+    *,
+    max_new_tokens: int,
+    eos_id: int,
+    pad_id: int,
+    batch_size: int = 64,
+    prompt_len: int = 0,
+) -> list[list[int]]:
+    """``greedy_generate`` of a model already split by ``nnx.split``: a caller that decodes many
+    small batches of one model (a server) splits it once, which on a small model costs as much as
+    decoding a short answer."""
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-    graphdef, state = nnx.split(model)
     prompt_len = padded_length(max(prompt_len, *(len(p) for p in prompts)))
     budget = padded_length(max_new_tokens)
     results: list[list[int]] = []

@@ -4,7 +4,7 @@
     python tools/bench.py train --hf_dir=DIR --batch=8 --seq=256 [--lora_rank=8] [--peer=hf|none] [--steps=5]
     python tools/bench.py make-model --out=DIR --layers=8 --width=512 --heads=8 --kv_heads=8 --vocab=32000 --mlp=1208
     python tools/bench.py gpu [--pe=rope] [--remat=dots] [--[no]scan_layers] [--batch=8] [--seq=2048] [--out=FILE]
-    python tools/bench.py serve [--model=NAME=DIR ...] [--requests=100] [--max_batch=32] [--max_wait_ms=10] [--out=FILE]
+    python tools/bench.py serve [--model=NAME=DIR ...] [--requests=100] [--max_batch=64] [--max_wait_ms=50] [--max_new_tokens=96] [--out=FILE]
 
 decode: greedy generation with exactly --new_tokens new tokens per row (our ``greedy_generate``
 against ``model.generate``); train: one optimizer step (AdamW; with --lora_rank, LoRA on q/k/v/o
@@ -26,9 +26,9 @@ sent at once, alternating between two models, against a fresh ``python -m mathpe
 free loopback port, first with batching (--max_batch, --max_wait_ms), then without (max_batch=1);
 the timed burst is the first after a warm-up that compiles no new shape (at most --warmup_bursts
 untimed ones). Per mode: errors, wall seconds, requests/s and generated tokens/s, client latency
-p50/p99/max, mean batch size and the compiled shapes; then the throughput ratio. The models are the --model NAME=DIR specs, or, when none is given, two small
-runs (rope, nope) trained once into --workdir and reused. --out names a JSON file for the report.
-Needs no extra (httpx, fastapi and uvicorn come with the package).
+p50/p99/max, mean batch size and the compiled shapes; then the throughput ratio. The models are the
+--model NAME=DIR specs, or, when none is given, two random Llama-shaped checkpoints (~20M
+parameters) made once into --workdir and reused (the bench extra: torch). --out names a JSON file.
 """
 
 from __future__ import annotations
@@ -70,12 +70,12 @@ flags.DEFINE_bool("scan_layers", True, "gpu: run the layer stack as one scan ove
 flags.DEFINE_enum("attention_impl", "auto", ["xla", "cudnn", "auto"], "gpu: attention kernel")
 flags.DEFINE_float("peak_tflops", None, "gpu: the chip's peak dense bf16 TFLOP/s, instead of the device table")
 flags.DEFINE_float("bandwidth_gbs", None, "gpu: the chip's memory bandwidth in GB/s, instead of the device table")
-flags.DEFINE_multi_string("model", [], "serve: NAME=DIR, a model to serve (repeat; none: train rope and nope)")
-flags.DEFINE_string("workdir", "runs/bench_serve", "serve: where the default models are trained and reused")
+flags.DEFINE_multi_string("model", [], "serve: NAME=DIR, a model to serve (repeat; none: two random Llama-shaped checkpoints)")
+flags.DEFINE_string("workdir", "runs/bench_serve", "serve: where the default models are made and reused")
 flags.DEFINE_integer("requests", 100, "serve: concurrent /solve requests per timed burst")
-flags.DEFINE_integer("max_batch", 32, "serve: the server's max_batch with batching on (off: 1)")
-flags.DEFINE_float("max_wait_ms", 10.0, "serve: how long a batch waits for more requests after its first")
-flags.DEFINE_integer("max_new_tokens", 32, "serve: max_new_tokens of every request (both modes do the same work)")
+flags.DEFINE_integer("max_batch", 64, "serve: the server's max_batch with batching on (off: 1)")
+flags.DEFINE_float("max_wait_ms", 50.0, "serve: how long a batch waits for more requests after its first (gathers a burst)")
+flags.DEFINE_integer("max_new_tokens", 96, "serve: max_new_tokens of every request (both modes do the same work)")
 flags.DEFINE_integer("warmup_bursts", 6, "serve: untimed bursts at most before the timed one (see bench_serve)")
 flags.DEFINE_float("request_timeout_s", 600.0, "serve: the client's timeout per request")
 

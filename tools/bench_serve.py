@@ -1,9 +1,14 @@
 """The serving check of ``tools/bench.py serve``: the HTTP API under a burst of concurrent
 ``/solve`` requests, with batching on and then off.
 
-Two models (``NAME=RUN_DIR`` specs, or two small runs, rope and nope, trained here once into the
-work directory and reused afterwards) are served by ``python -m mathpe_jax.serve`` in a
-subprocess on a free loopback port, once per mode, each time a fresh server:
+Two models are served by ``python -m mathpe_jax.serve`` in a subprocess on a free loopback port,
+once per mode, each time a fresh server. Without ``NAME=DIR`` specs they are two randomly
+initialised Llama-shaped checkpoints (``DEFAULT_SHAPE``, ~23M parameters, one with full and one with
+grouped-query attention), saved once into the work directory by ``bench_lib.make_llama`` and reused;
+with random weights EOS is rare, so a request generates about ``max_new_tokens`` tokens, the
+workload of a server whose answers are worked solutions. (A model trained on short answers, such
+as a reversed-addition run, writes a handful of tokens: a request then costs about as much as its
+HTTP round trip, which batching cannot share.) The modes:
 
 * batching on: ``--max_batch`` requests at most per decoded batch, ``--max_wait_ms`` of gathering;
 * batching off: ``--max_batch=1``, so every request is decoded alone.
@@ -14,7 +19,8 @@ so a burst may meet a bucket shape no earlier one did). At most ``warmup_bursts`
 next one counts anyway, and ``compiled_during_timing`` then says what it compiled. Each burst is
 ``requests`` ``POST /solve`` all sent at once from a fresh ``httpx.AsyncClient`` (fresh
 connections), alternating between the models, each with a problem of its model's own test set
-(``GET /examples/{model}``) and the same ``max_new_tokens``, so both modes do the same work.
+(its own synthetic task's, else short arithmetic questions), without a template, and the same
+``max_new_tokens``, so both modes do the same work.
 
 Figures per mode, all measured by the client: errors (a status other than 200, or a transport
 error), wall seconds of the burst, requests/s and generated tokens/s (``completion_tokens``
@@ -47,14 +53,10 @@ from typing import Any
 
 import numpy as np
 
-# The runs trained when no model is given: the quick-start model, trained briefly, so the pair is
-# ready in a few minutes on a 2-core CPU. Evaluation is cut to a few problems per length.
-DEFAULT_RUNS = ("rope", "nope")
-TRAIN_OVERRIDES = {
-    "train.steps": 300,
-    "train.checkpoint_every": 300,
-    "eval.examples_per_length": 16,
-}
+# The models made when none is given: random Llama-shaped checkpoints (name -> kv heads), small
+# enough to make in seconds and large enough that decoding one row reads weights rather than computes.
+DEFAULT_SHAPE = {"layers": 4, "width": 512, "heads": 8, "vocab": 8000, "mlp": 1376}
+DEFAULT_MODELS = {"llama_mha": 8, "llama_gqa": 2}
 READY = re.compile(r"serving \d+ models?\b.*? at (http://\S+)")
 START_TIMEOUT_S = 600  # loading and the first compilations of two models on a busy CPU
 STOP_TIMEOUT_S = 30
@@ -64,41 +66,21 @@ Log = Callable[[str], None]
 
 
 # -- models ----------------------------------------------------------------------------------------
-def train_command(pe: str, workdir: Path) -> list[str]:
-    args = [sys.executable, "-m", "mathpe_jax.main", f"--config={_configs_dir() / f'{pe}.py'}", f"--workdir={workdir}"]
-    return args + [f"--config.{key}={value}" for key, value in TRAIN_OVERRIDES.items()]
-
-
-def _configs_dir() -> Path:
-    import configs  # installed with the package (``pip install -e .``), or the repository's own
-
-    return Path(configs.__file__).parent
-
-
-def finished(run: Path) -> bool:
-    """Whether ``run`` holds a finished run (evaluated: ``results.json`` has its ``eval``)."""
-    try:
-        return "eval" in json.loads((run / "results.json").read_text())
-    except (OSError, ValueError):
-        return False
-
-
 def default_models(workdir: str | Path, log: Log = print) -> list[str]:
-    """``NAME=DIR`` of the two default runs under ``workdir``, trained (or resumed) where unfinished."""
+    """``NAME=DIR`` of the two default checkpoints under ``workdir``, made where missing."""
+    from bench_lib import (
+        make_llama,  # beside this script; needs the bench extra (torch)
+    )
+
     specs = []
-    for pe in DEFAULT_RUNS:
-        run = Path(workdir) / pe
-        if finished(run):
-            log(f"models: reusing {run}")
+    for seed, (name, kv_heads) in enumerate(DEFAULT_MODELS.items()):
+        directory = Path(workdir) / name
+        if (directory / "config.json").is_file():
+            log(f"models: reusing {directory}")
         else:
-            log(f"models: training {pe} into {run} ({TRAIN_OVERRIDES['train.steps']} steps; minutes on a CPU)")
-            started = time.perf_counter()
-            done = subprocess.run(train_command(pe, run), capture_output=True, text=True, check=False)
-            if done.returncode != 0 or not finished(run):
-                tail = (done.stdout + done.stderr).strip().splitlines()[-15:]
-                raise RuntimeError(f"training {run} failed (exit {done.returncode}):\n" + "\n".join(tail))
-            log(f"models: trained {run} in {time.perf_counter() - started:.0f}s")
-        specs.append(f"{pe}={run}")
+            count = make_llama(directory, kv_heads=kv_heads, seed=seed, **DEFAULT_SHAPE)
+            log(f"models: made {directory} ({count / 1e6:.1f}M parameters, random weights)")
+        specs.append(f"{name}={directory}")
     return specs
 
 
@@ -170,13 +152,15 @@ class Server:
 
 # -- the load --------------------------------------------------------------------------------------
 def payloads(examples: Mapping[str, Sequence[str]], requests: int, max_new_tokens: int) -> list[dict[str, Any]]:
-    """``requests`` bodies, alternating over the models, each model cycling through its problems."""
+    """``requests`` bodies, alternating over the models, each model cycling through its problems,
+    each asked as it is (template ``none``; a synthetic task has no other)."""
     names = list(examples)
     out = []
     for i in range(requests):
         name = names[i % len(names)]
         problems = examples[name]
-        out.append({"problem": problems[(i // len(names)) % len(problems)], "model": name, "max_new_tokens": max_new_tokens})
+        out.append({"problem": problems[(i // len(names)) % len(problems)], "model": name,
+                    "max_new_tokens": max_new_tokens, "template": "none"})
     return out
 
 
@@ -240,15 +224,28 @@ async def _health(client, url: str) -> dict[str, Any]:
 
 
 async def _examples(client, url: str, names: Sequence[str]) -> dict[str, list[str]]:
+    """Problems for each model: its own synthetic task's test problems, else short arithmetic
+    questions (``short_problems``), asked without a template."""
+    response = await client.get(f"{url}/examples")
+    response.raise_for_status()
+    own = {s["id"] for s in response.json()["sources"]}
     out = {}
     for name in names:
+        if name not in own:
+            out[name] = short_problems(EXAMPLES)
+            continue
         response = await client.get(f"{url}/examples/{name}", params={"count": EXAMPLES})
         if response.status_code != 200:
             raise RuntimeError(f"GET /examples/{name}: {response.status_code} {response.text[:300]}")
         out[name] = [example["problem"] for example in response.json()["examples"]]
-        if not out[name]:
-            raise RuntimeError(f"GET /examples/{name} gave no problems")
     return out
+
+
+def short_problems(count: int, seed: int = 0) -> list[str]:
+    """Short questions (``What is 417 + 86?``): a worked solution is much longer than its question,
+    so a request's cost is its decoding, as for the math word problems a server answers."""
+    rng = np.random.default_rng(seed)
+    return [f"What is {a} + {b}?" for a, b in rng.integers(1, 1000, size=(count, 2))]
 
 
 def _client(connections: int, timeout_s: float):

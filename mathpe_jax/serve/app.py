@@ -162,7 +162,7 @@ def create_app(models: Sequence[ServedModel], settings: Settings = Settings()) -
     @app.get("/models", response_model=ModelsResponse)
     async def list_models() -> dict[str, Any]:
         """The served models: name, PE, parameter count, source and task."""
-        return {"models": [m.info() for m in models]}
+        return {"models": [m.info for m in models]}
 
     @app.get("/health", response_model=Health)
     async def health() -> dict[str, Any]:

@@ -9,13 +9,15 @@ evaluation grades it. Decoding goes through the model's ``DecodeQueue``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from flax import nnx
 
 from mathpe_jax.build import parameter_count
-from mathpe_jax.decode import greedy_generate
+from mathpe_jax.decode import greedy_generate_split
 from mathpe_jax.eval.attention.heatmaps import token_labels
 from mathpe_jax.eval.attention.probe import attention_probs
 from mathpe_jax.grading.prediction import Completion
@@ -45,10 +47,11 @@ class ServedModel:
         """Starts the model's decoding thread (see ``batcher``), replacing one started before."""
         self.stop()
         tokenizer = self.loaded.tokenizer
+        graphdef, state = nnx.split(self.loaded.model)  # once: served weights never change
 
         def decode(prompts: Sequence[Sequence[int]], max_new_tokens: int, rows: int, prompt_len: int) -> list[list[int]]:
-            return greedy_generate(
-                self.loaded.model, prompts, max_new_tokens=max_new_tokens, eos_id=tokenizer.eos_id,
+            return greedy_generate_split(
+                graphdef, state, prompts, max_new_tokens=max_new_tokens, eos_id=tokenizer.eos_id,
                 pad_id=tokenizer.pad_id, batch_size=rows, prompt_len=prompt_len,
             )
 
@@ -65,8 +68,9 @@ class ServedModel:
     def max_len(self) -> int:
         return self.loaded.model.config.max_len
 
+    @functools.cached_property
     def info(self) -> dict[str, Any]:
-        """What ``GET /models`` says of the model."""
+        """What ``GET /models`` says of the model (counted once: served weights never change)."""
         config = self.loaded.model.config
         return {
             "name": self.name,

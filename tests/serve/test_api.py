@@ -292,4 +292,4 @@ def test_the_server_shuts_down_and_serves_again(models):
         with TestClient(app) as c:
             assert solve(c, max_new_tokens=2).status_code == 200
         assert models[0].queue is None  # stopped with the server
-    json.dumps(models[0].info())
+    json.dumps(models[0].info)
