@@ -125,29 +125,24 @@ def gpu() -> None:
         name: FLAGS[name].value if FLAGS[name].present or name not in GPU_DEFAULTS else GPU_DEFAULTS[name]
         for name in GPU_FLAGS
     }
-    try:
-        bench_gpu.check_spec(spec)
-    except ValueError as err:
-        raise app.UsageError(str(err)) from err
-    report = bench_gpu.run(spec, log=lambda line: print(line, flush=True))
-    if FLAGS.out:
-        bench_gpu.write(report, FLAGS.out)
-    print(json.dumps(report))
+    run_check(bench_gpu, spec)
 
 
 def serve() -> None:
-    spec = {
-        name: FLAGS[name].value
-        for name in ("requests", "max_batch", "max_wait_ms", "max_new_tokens", "warmup_bursts", "request_timeout_s", "workdir")
-    }
-    spec["models"] = list(FLAGS.model)
+    names = ("requests", "max_batch", "max_wait_ms", "max_new_tokens", "warmup_bursts", "request_timeout_s", "workdir")
+    run_check(bench_serve, {**{name: FLAGS[name].value for name in names}, "models": list(FLAGS.model)})
+
+
+def run_check(check, spec: dict) -> None:
+    """A check module's run (``bench_gpu``, ``bench_serve``: ``check_spec``, ``run``, ``write``):
+    progress lines, the report written to --out, and printed last as one JSON line."""
     try:
-        bench_serve.check_spec(spec)
+        check.check_spec(spec)
     except ValueError as err:
         raise app.UsageError(str(err)) from err
-    report = bench_serve.run(spec, log=lambda line: print(line, flush=True))
+    report = check.run(spec, log=lambda line: print(line, flush=True))
     if FLAGS.out:
-        bench_serve.write(report, FLAGS.out)
+        check.write(report, FLAGS.out)
     print(json.dumps(report))
 
 
