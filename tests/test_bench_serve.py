@@ -1,4 +1,5 @@
-"""tools/bench.py serve end to end, small: two tiny trained runs served by the command-line server,
+"""tools/bench.py serve end to end, small: two tiny Hugging Face checkpoints (Llama and Qwen2 shapes,
+random weights) served by the command-line server,
 batching on and off, a burst of 8 requests each. Only the report's shape and consistency are
 checked; timings only to be positive and ordered, never their speed or the throughput ratio.
 """
@@ -10,20 +11,18 @@ import json
 import pytest
 
 from tests.conftest import run_tool
-from tests.helpers_run import run_main
+from tests.data.conftest import tiny_hf_tokenizer_dir  # noqa: F401 - fixture
+from tests.helpers_hf import tiny_checkpoint
 
 REQUESTS = 8
-MAX_NEW_TOKENS = 8  # the tiny model's 64 positions hold it after any test prompt
+MAX_NEW_TOKENS = 8
+MODELS = ("llama", "qwen2")
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
+def report(tmp_path_factory, tiny_hf_tokenizer_dir):  # noqa: F811
     root = tmp_path_factory.mktemp("bench_serve")
-    specs = []
-    for pe in ("rope", "nope"):
-        done = run_main(root / pe, pe)
-        assert done.returncode == 0, done.stderr[-3000:]
-        specs.append(f"--model={pe}={root / pe}")
+    specs = [f"--model={name}={tiny_checkpoint(root / name, tiny_hf_tokenizer_dir, name)}" for name in MODELS]
     out = root / "report.json"
     done = run_tool(
         "bench.py", "serve", *specs, f"--requests={REQUESTS}", "--max_batch=4", "--max_wait_ms=20",
@@ -38,7 +37,7 @@ def report(tmp_path_factory):
 
 
 def test_both_modes_without_errors(report):
-    assert report["mode"] == "serve" and set(report["models"]) == {"rope", "nope"}
+    assert report["mode"] == "serve" and set(report["models"]) == set(MODELS)
     assert report["config"]["requests"] == REQUESTS and report["config"]["max_new_tokens"] == MAX_NEW_TOKENS
     for key, max_batch in (("batching_on", 4), ("batching_off", 1)):
         mode = report[key]
@@ -52,7 +51,7 @@ def test_both_modes_without_errors(report):
         assert 0 < latency["p50"] <= latency["p99"] <= latency["max"]
         assert latency["max"] <= mode["wall_seconds"] * 1e3 + 1
         assert 1 <= mode["mean_batch_size"] <= max_batch and mode["largest_batch_size"] <= max_batch
-        assert set(mode["compiled_shapes"]) == {"rope", "nope"}
+        assert set(mode["compiled_shapes"]) == set(MODELS)
         for shapes in mode["compiled_shapes"].values():
             assert shapes and all(len(shape) == 3 and 1 <= shape[0] <= max_batch for shape in shapes)
     assert report["batching_off"]["mean_batch_size"] == 1 and report["batching_off"]["largest_batch_size"] == 1

@@ -1,4 +1,5 @@
-"""Example problems for the demo: GSM8K and MATH test problems, and each served model's own task.
+"""Example problems for the demo: each dataset task's test problems (GSM8K, MATH), and each served
+model's own synthetic task.
 
 A dataset source is listed only when its test split can be read (``MATHPE_DATA_DIR``, default the
 shared data directory); a model trained on a synthetic task contributes its task's fixed test
@@ -11,7 +12,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from mathpe_jax.data.tasks import GSM8K, MATH, Task
+from mathpe_jax.data.tasks import TASKS
 from mathpe_jax.data.tasks.synthetic import SyntheticTask
 from mathpe_jax.serve.errors import RequestError
 from mathpe_jax.serve.models import ServedModel
@@ -21,7 +22,6 @@ __all__ = ["MAX_EXAMPLES", "ExampleBook"]
 log = logging.getLogger(__name__)
 
 MAX_EXAMPLES = 50
-_DATASETS: dict[str, tuple[type[Task], str]] = {"gsm8k": (GSM8K, "GSM8K test"), "math": (MATH, "MATH-500 test")}
 
 
 class ExampleBook:
@@ -29,13 +29,16 @@ class ExampleBook:
 
     def __init__(self, models: Sequence[ServedModel]):
         self._sources: dict[str, tuple[str, list[dict[str, Any]]]] = {}
-        for source, (cls, label) in _DATASETS.items():
-            try:
-                problems = cls({"name": source}).problems("test", MAX_EXAMPLES)
-            except Exception as err:  # noqa: BLE001 - a missing dataset only hides its examples
-                log.warning("no %s examples: %s", source, err)
+        for cls in TASKS.values():
+            if cls.kind != "dataset":
                 continue
-            self._sources[source] = (label, [{"problem": p.question, "gold": p.answer, "label": p.id} for p in problems])
+            try:
+                problems = cls({"name": cls.name}).problems("test", MAX_EXAMPLES)
+            except Exception as err:  # noqa: BLE001 - a missing dataset only hides its examples
+                log.warning("no %s examples: %s", cls.name, err)
+                continue
+            examples = [{"problem": p.question, "gold": p.answer, "label": p.id} for p in problems]
+            self._sources[cls.name] = (f"{cls.name} test problems", examples)
         for served in models:
             task = served.loaded.task
             if isinstance(task, SyntheticTask):

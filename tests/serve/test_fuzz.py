@@ -25,7 +25,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_answers_every_generated_request_within_its_schema(case):
     case.call_and_validate(
         timeout=300,  # a new shape compiles, on a busy machine
