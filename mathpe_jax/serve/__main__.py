@@ -22,7 +22,7 @@ flags.DEFINE_multi_string("base", [], "NAME=BASE: the base model of the adapter 
 flags.DEFINE_string("host", "127.0.0.1", "address to bind (0.0.0.0 exposes the server to the network)")
 flags.DEFINE_integer("port", 8000, "port to bind (0: any free port, printed when ready)")
 flags.DEFINE_integer("max_batch", 32, "most requests decoded together per model (1: one at a time)", lower_bound=1)
-flags.DEFINE_float("max_wait_ms", 10.0, "how long a batch waits for more requests after its first", lower_bound=0)
+flags.DEFINE_float("max_wait_ms", 10.0, "a batch closes when no request has come for this long (or after 10 times it)", lower_bound=0)
 flags.DEFINE_integer("max_pending", 1024, "requests waiting per model before new ones get 429", lower_bound=1)
 flags.DEFINE_integer("max_request_bytes", 256 * 1024, "largest request body accepted (413 above)", lower_bound=1024)
 flags.DEFINE_integer("max_new_tokens_limit", 1024, "largest max_new_tokens a request may ask for", lower_bound=1)

@@ -1,8 +1,12 @@
 """A batching queue per model: requests that arrive together are decoded together.
 
-Each model has one decoding thread. It takes the oldest waiting request, then gathers more until
-``max_batch`` requests are in hand or ``max_wait_s`` has passed since the first, and decodes them
-as one left-padded batch (``decode.greedy_generate``). While a batch decodes, new requests wait and
+Each model has one decoding thread. It takes the oldest waiting request, then gathers more while
+they keep coming: until ``max_batch`` requests are in hand, or none has arrived for ``max_wait_s``,
+or ``MAX_WAIT_ROUNDS * max_wait_s`` have passed since the first; then it decodes them as one
+left-padded batch (``decode.greedy_generate_split``). The gap rule, not a deadline from the first
+request, is what lets a burst that reaches the server over a few hundred milliseconds (each
+request parsed in turn while other models decode) form one batch instead of a small batch that
+holds the thread for its whole decoding while the rest of the burst waits. While a batch decodes, new requests wait and
 form the next one, so under load batches fill up and throughput grows with the load instead of
 requests queueing one by one. The event loop never decodes: it only hands requests to the thread
 and awaits their futures, so a slow model never blocks another model or the other routes.
@@ -26,6 +30,8 @@ __all__ = ["DecodeQueue", "Decoded", "QueueFull", "bucket"]
 
 log = logging.getLogger(__name__)
 
+# A batch gathers for at most this many ``max_wait_s`` in all, however steadily requests arrive.
+MAX_WAIT_ROUNDS = 10
 # Smallest prompt and budget buckets: below these, a bucket of its own would only add compilations.
 MIN_PROMPT_BUCKET = 16
 MIN_BUDGET_BUCKET = 8
@@ -124,10 +130,10 @@ class DecodeQueue:
             if first is _STOP:
                 break
             batch = [first]
-            deadline = time.perf_counter() + self.max_wait_s
+            deadline = time.perf_counter() + MAX_WAIT_ROUNDS * self.max_wait_s
             while len(batch) < self.max_batch:
                 try:
-                    item = self._queue.get(timeout=max(0.0, deadline - time.perf_counter()))
+                    item = self._queue.get(timeout=max(0.0, min(self.max_wait_s, deadline - time.perf_counter())))
                 except queue.Empty:
                     break
                 if item is _STOP:

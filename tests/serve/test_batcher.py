@@ -63,6 +63,25 @@ def test_requests_that_arrive_together_are_decoded_together_in_padded_buckets():
     assert (queue.requests, queue.batches, queue.largest_batch) == (10, 3, 4)
 
 
+def test_a_batch_gathers_while_requests_keep_coming():
+    decoder = Recorder()
+    queue = make_queue(decoder, max_batch=8, max_wait_s=0.3)
+
+    async def trickle():
+        futures = []
+        for p in range(5):  # 20 ms apart: each within the 300 ms gap of the one before
+            futures.append(asyncio.ensure_future(queue.generate([p], 1)))
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.6)  # a gap: the batch closes
+        futures.append(asyncio.ensure_future(queue.generate([9], 1)))
+        return await asyncio.gather(*futures)
+
+    results = asyncio.run(trickle())
+    queue.close()
+    assert [r.batch_size for r in results] == [5, 5, 5, 5, 5, 1]
+    assert [c[0] for c in decoder.calls] == [8, 1]  # 5 rows padded to the bucket of 8
+
+
 def test_each_request_is_cut_to_its_own_budget():
     queue = make_queue(Recorder())
 
