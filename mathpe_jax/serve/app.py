@@ -90,9 +90,7 @@ def create_app(models: Sequence[ServedModel], settings: Settings = Settings()) -
     )
     _add_error_handlers(app)
 
-    async def solve_one(model: ServedModel, problem: str, template: str | None, max_new_tokens: int | None,
-                        prompt: list[int], started: float) -> dict[str, Any]:
-        budget = model.budget(len(prompt), max_new_tokens)
+    async def solve_one(model: ServedModel, prompt: list[int], budget: int, started: float) -> dict[str, Any]:
         try:
             decoded = await model.queue.generate(prompt, budget)
         except QueueFull as err:
@@ -114,7 +112,7 @@ def create_app(models: Sequence[ServedModel], settings: Settings = Settings()) -
         model = served[body.model]
         problem = body.problem.strip()
         prompt = model.prompt(problem, body.template)
-        return await solve_one(model, problem, body.template, body.max_new_tokens, prompt, started)
+        return await solve_one(model, prompt, model.budget(len(prompt), body.max_new_tokens), started)
 
     @app.post("/compare", response_model=CompareResponse, responses=_ERRORS)
     async def compare(body: bodies.compare) -> dict[str, Any]:  # type: ignore[valid-type]
@@ -124,30 +122,27 @@ def create_app(models: Sequence[ServedModel], settings: Settings = Settings()) -
         if len(set(names)) != len(names):
             raise RequestError("models", f"models lists a model twice: {names}")
         problem = body.problem.strip()
-        chosen, prompts, refused = [], [], []
-        for name in names:  # every refusal before any decoding
+        chosen, refused = [], []  # (model, prompt, budget); every refusal before any decoding
+        for name in names:
             model = served[name]
             try:
                 prompt = model.prompt(problem, body.template)
-                model.budget(len(prompt), body.max_new_tokens)
+                chosen.append((model, prompt, model.budget(len(prompt), body.max_new_tokens)))
             except RequestError as err:
                 refused.append({"model": name, "error": err.message, "field": err.field})
-                continue
-            chosen.append(model)
-            prompts.append(prompt)
         if not chosen:
             first = refused[0]
             more = f" (and {len(refused) - 1} more models)" if len(refused) > 1 else ""
             raise RequestError(first["field"], first["error"] + more)
-        results = await asyncio.gather(*(
-            solve_one(m, problem, body.template, body.max_new_tokens, p, started) for m, p in zip(chosen, prompts)
-        ))
-        for m, result in zip(chosen, results):
-            result["correct"] = None
-            if body.gold is not None:
-                result["correct"] = await asyncio.to_thread(
-                    m.grade, problem, body.template, result, result["completion_tokens"], body.gold.strip()
-                )
+        results = await asyncio.gather(*(solve_one(m, p, b, started) for m, p, b in chosen))
+        verdicts = [None] * len(results)
+        if body.gold is not None:
+            verdicts = await asyncio.gather(*(
+                asyncio.to_thread(m.grade, problem, body.template, r, r["completion_tokens"], body.gold.strip())
+                for (m, _, _), r in zip(chosen, results)
+            ))
+        for result, correct in zip(results, verdicts):
+            result["correct"] = correct
         return {"problem": problem, "gold": body.gold, "results": results, "refused": refused}
 
     @app.post("/attention", response_model=AttentionResponse, responses=_ERRORS)
