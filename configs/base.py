@@ -33,6 +33,9 @@ def get_config() -> ConfigDict:
     c.model.scan_layers = False  # True: one lax.scan over stacked layers (compile time flat in depth)
     c.model.sliding_window = 0  # > 0: a query sees keys fewer than this many positions back
     c.model.pe = ConfigDict({"name": "rope"})
+    # Options per PE name, used when that PE is chosen (under model.pe's own): a config that sets
+    # them switches PE with --config.model.pe.name alone, e.g. {"abacus": {"max_offset": 20}}.
+    c.model.pe_by_name = ConfigDict()
 
     c.task = ConfigDict()
     c.task.name = "addition"
@@ -77,6 +80,9 @@ def get_config() -> ConfigDict:
     c.train.log_every = 100
     c.train.checkpoint_every = 500
     c.train.keep_checkpoints = 3
+    # "sequential" (0, 1, 2, ...) or "randomized" (Ruoss et al. 2023): each training row's positions
+    # are a sorted random sample of 0..model.max_len-1; evaluation and decoding stay sequential.
+    c.train.positions = "sequential"
 
     c.eval = ConfigDict()
     c.eval.examples_per_length = 256

@@ -18,20 +18,22 @@ from absl import logging
 from flax import nnx
 from ml_collections import ConfigDict
 
-from mathpe_jax.data.batching import Batch, sft_batch
+from mathpe_jax.data.batching import Batch, randomize_positions, sft_batch
 from mathpe_jax.data.prompts import encode_prompt, starts_with_bos
 from mathpe_jax.data.tasks import Task
 from mathpe_jax.data.tasks import make_task as _make_task
-from mathpe_jax.data.tokenizer import CharTokenizer, Tokenizer
+from mathpe_jax.data.tokenizer import CharTokenizer, Tokenizer, digit_ids
 from mathpe_jax.errors import UserError
 from mathpe_jax.model import lora
 from mathpe_jax.model.config import ModelConfig
 from mathpe_jax.model.transformer import Decoder
 from mathpe_jax.parallel.sharding import create_sharded, state_shardings
-from mathpe_jax.pe import pe_class
+from mathpe_jax.pe import chosen_pe, pe_class
 
 # The LoRA adapters' random stream, apart from the shared layers' and the PE's (model.transformer.PE_STREAM).
 LORA_STREAM = 2**31 - 2
+# Randomized training positions draw from (seed, POSITION_STREAM, step), apart from the task's streams.
+POSITION_STREAM = 2**31 - 3
 
 
 def make_task(config: ConfigDict) -> Task:
@@ -40,7 +42,8 @@ def make_task(config: ConfigDict) -> Task:
 
 
 def pe_options(config: ConfigDict) -> dict[str, Any]:
-    return {k: v for k, v in config.model.pe.items() if k != "name"}
+    """The options of the run's PE (``pe.chosen_pe``)."""
+    return chosen_pe(config.model)[1]
 
 
 def lora_config(config: ConfigDict) -> lora.LoRAConfig | None:
@@ -85,8 +88,9 @@ def build_model(config: ConfigDict, tokenizer: Tokenizer, mesh: jax.sharding.Mes
         _check_bos(config, tokenizer)
         model, _, _ = load_hf(config.init.hf_dir, dtype=config.model.dtype, mesh=mesh,
                               param_dtype=checkpoint_param_dtype(config))
+        model.config = model.config.replace(digit_ids=digit_ids(tokenizer))
     else:
-        model_config = ModelConfig.from_config(config.model.to_dict(), tokenizer.vocab_size)
+        model_config = ModelConfig.from_config(config.model.to_dict(), tokenizer.vocab_size, digit_ids(tokenizer))
         model = create_sharded(lambda: Decoder(model_config, rngs=nnx.Rngs(config.seed)), mesh)
     return adapt_model(config, model, mesh)
 
@@ -152,7 +156,20 @@ def trainable(config: ConfigDict):
 
 
 def batch_fn(config: ConfigDict, tokenizer: Tokenizer) -> Callable[[int], Batch]:
-    """``step -> Batch``: the global batch of that step, the same on every host and every rerun."""
+    """``step -> Batch``: the global batch of that step, the same on every host and every rerun,
+    its positions numbered by the ``train.positions`` scheme."""
+    batches = _task_batch_fn(config, tokenizer)
+    if config.train.get("positions", "sequential") == "sequential":  # runs saved before the key read sequential
+        return batches
+
+    def randomized(step: int) -> Batch:
+        rng = np.random.default_rng((config.seed, POSITION_STREAM, step))
+        return randomize_positions(batches(step), config.model.max_len, rng)
+
+    return randomized
+
+
+def _task_batch_fn(config: ConfigDict, tokenizer: Tokenizer) -> Callable[[int], Batch]:
     task = make_task(config)
     if task.kind == "synthetic":
         return _synthetic_batch_fn(task, config.train.batch_size, tokenizer)

@@ -8,13 +8,14 @@ from typing import Any
 
 from ml_collections import ConfigDict
 
+from mathpe_jax.data.batching import POSITION_SCHEMES
 from mathpe_jax.data.tasks import task_class
 from mathpe_jax.errors import ConfigError
 from mathpe_jax.hub import is_hub_id
 from mathpe_jax.model.attention import IMPLEMENTATIONS
 from mathpe_jax.model.config import DTYPES
 from mathpe_jax.model.transformer import REMAT_POLICIES
-from mathpe_jax.pe import check_pe_options, pe_class
+from mathpe_jax.pe import check_pe_options, chosen_pe, pe_class
 
 
 def _require(ok: bool, key: str, value: Any, why: str) -> None:
@@ -57,10 +58,10 @@ def validate(c: ConfigDict) -> None:
     _require(isinstance(m.get("scan_layers", False), bool), "model.scan_layers", m.get("scan_layers"), "must be True or False")
     _require(not (c.lora.dropout and (remat != "none" or m.get("scan_layers", False))), "lora.dropout", c.lora.dropout,
              "must be 0 with model.remat or model.scan_layers (their layers run as pure functions, without dropout's random stream)")
-    options = {k: v for k, v in m.pe.items() if k != "name"}
     try:
-        pe_class(m.pe.name)
-        check_pe_options(m.pe.name, options)
+        name, options = chosen_pe(m)
+        pe_class(name)
+        check_pe_options(name, options)
     except ValueError as err:
         raise ConfigError(str(err)) from None
 
@@ -78,6 +79,8 @@ def validate(c: ConfigDict) -> None:
     for key in ("steps", "log_every", "checkpoint_every", "keep_checkpoints", "warmup_steps"):
         _positive_int(c, f"train.{key}", allow_zero=key in ("steps", "warmup_steps"))
     _positive_int(c, "train.batch_size")
+    _require(c.train.get("positions", "sequential") in POSITION_SCHEMES, "train.positions", c.train.get("positions"),
+             f"must be one of {', '.join(POSITION_SCHEMES)}")
     _positive_int(c, "train.grad_accum")
     _require(c.train.batch_size % c.train.grad_accum == 0, "train.grad_accum", c.train.grad_accum,
              f"must divide train.batch_size={c.train.batch_size}")

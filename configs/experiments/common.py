@@ -16,14 +16,34 @@ from configs.pairings.common import seven_b_lora
 
 # The six PEs of the study, in the order tables list them.
 PES = ("sinusoidal", "rope", "alibi", "diet", "t5", "nope")
+# The encodings that hold today's length-generalization records on arithmetic, with a learned
+# absolute baseline (Kazemnejad et al.'s APE).
+RECORD_PES = ("abacus", "fire", "learned")
 
 
 def with_pe(config: ConfigDict, preset: str, pe: str) -> ConfigDict:
-    """``config`` with the PE of ``configs/<pe>.py`` and the name ``<preset>_<pe>``."""
-    if pe not in PES:
-        raise ValueError(f"unknown PE {pe!r} for preset {preset}; choose one of {', '.join(PES)}")
+    """``config`` with the PE of ``configs/<pe>.py`` and the name ``<preset>_<pe>``; the name
+    follows ``model.pe.name``, so ``--config.model.pe.name=rope`` also names the run ``<preset>_rope``."""
+    if pe not in PES + RECORD_PES:
+        raise ValueError(f"unknown PE {pe!r} for preset {preset}; choose one of {', '.join(PES + RECORD_PES)}")
     config.model.pe = importlib.import_module(f"configs.{pe}").get_config().model.pe
-    config.name = f"{preset}_{pe}"
+    config.name = f"{preset}_" + config.model.pe.get_ref("name")
+    return config
+
+
+def switchable_pe(config: ConfigDict, preset: str, pe: str, pes: tuple[str, ...]) -> ConfigDict:
+    """``config`` running ``pe``, with the options of every PE in ``pes`` (from ``configs/<p>.py``)
+    kept in ``model.pe_by_name``: ``--config.model.pe.name=P`` alone switches the run to P with
+    P's own settings and names it ``<preset>_P``, nothing else changed."""
+    if pe not in pes:
+        raise ValueError(f"unknown PE {pe!r} for preset {preset}; choose one of {', '.join(pes)}")
+    options = {}
+    for name in pes:
+        pe_config = importlib.import_module(f"configs.{name}").get_config().model.pe.to_dict()
+        options[name] = {k: v for k, v in pe_config.items() if k != "name"}
+    config.model.pe_by_name = ConfigDict(options)
+    config.model.pe = ConfigDict({"name": pe})
+    config.name = f"{preset}_" + config.model.pe.get_ref("name")
     return config
 
 

@@ -53,6 +53,7 @@ def save_model(
 def read_model_config(directory: str | Path) -> ModelConfig:
     fields = json.loads((Path(directory) / CONFIG_FILE).read_text())
     fields["pe_options"] = tuple(tuple(item) for item in fields["pe_options"])
+    fields["digit_ids"] = tuple(fields.get("digit_ids", ()))
     return ModelConfig(**fields)
 
 

@@ -60,3 +60,23 @@ def sft_batch(
         positions[row, :n] = np.arange(n)
         loss_mask[row, start - 1 : n] = 1.0  # targets from the first answer token through EOS
     return Batch(inputs, targets, positions, loss_mask)
+
+
+#: Position schemes of training batches (``train.positions``): ``sequential`` numbers each row's
+#: tokens 0, 1, 2, ...; ``randomized`` (Ruoss et al., 2023) gives a row of ``n`` tokens a sorted
+#: sample of ``n`` distinct positions from ``0..max_len - 1``, so positions that only long test
+#: sequences reach sequentially are seen in training.
+POSITION_SCHEMES = ("sequential", "randomized")
+
+
+def randomize_positions(batch: Batch, max_len: int, rng: np.random.Generator) -> Batch:
+    """``batch`` with each row's real positions replaced by a sorted random sample without
+    replacement from ``range(max_len)`` (padding stays -1); the tokens keep their order, so
+    attention's causal mask, which follows the sequence, is unchanged."""
+    positions = np.full_like(batch.positions, -1)
+    for row, real in enumerate(batch.positions >= 0):
+        n = int(real.sum())
+        if n > max_len:
+            raise ValueError(f"row {row} has {n} tokens, more than the {max_len} positions (model.max_len) to draw from")
+        positions[row, real] = np.sort(rng.choice(max_len, size=n, replace=False))
+    return batch._replace(positions=positions)

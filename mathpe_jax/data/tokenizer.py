@@ -59,3 +59,14 @@ class CharTokenizer:
 
     def decode(self, ids: Sequence[int]) -> str:
         return "".join(self.alphabet[i - 3] for i in ids if 3 <= i < self.vocab_size)
+
+
+def digit_ids(tokenizer: Tokenizer) -> tuple[int, ...]:
+    """The ids of the tokens that are one decimal digit each (``0``..``9`` encoded alone), in digit
+    order; digits a tokenizer only writes inside longer tokens are not among them."""
+    ids = []
+    for digit in "0123456789":
+        encoded = tokenizer.encode(digit)
+        if len(encoded) == 1:
+            ids.append(encoded[0])
+    return tuple(ids)

@@ -8,7 +8,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from mathpe_jax.pe import PEDims
+from mathpe_jax.pe import PEDims, chosen_pe
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
 
@@ -41,6 +41,8 @@ class ModelConfig:
     remat: str = "none"
     # Run the layer stack as one lax.scan over stacked weights: compile time stays flat in depth.
     scan_layers: bool = False
+    # The tokenizer's digit tokens, for PEs that read each digit's place (``token_inputs``).
+    digit_ids: tuple[int, ...] = ()
 
     def __post_init__(self):
         if not self.head_dim:
@@ -59,16 +61,17 @@ class ModelConfig:
         return DTYPES[self.param_dtype]
 
     @classmethod
-    def from_config(cls, model: Mapping[str, Any], vocab_size: int) -> "ModelConfig":
-        """From the ``model`` section of a run config (an ml_collections ConfigDict or a dict)."""
-        model = dict(model)
-        pe = dict(model.pop("pe"))
+    def from_config(cls, model: Mapping[str, Any], vocab_size: int, digit_ids: tuple[int, ...] = ()) -> "ModelConfig":
+        """From the ``model`` section of a run config (an ml_collections ConfigDict or a dict) and
+        what the tokenizer decides: its vocabulary size and its digit tokens."""
+        pe_name, options = chosen_pe(model)
         fields = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: v for k, v in model.items() if k in fields}
+        kwargs = {k: v for k, v in dict(model).items() if k in fields}
         return cls(
             vocab_size=vocab_size,
-            pe_name=pe.pop("name"),
-            pe_options=tuple(sorted(pe.items())),
+            pe_name=pe_name,
+            pe_options=tuple(sorted(options.items())),
+            digit_ids=tuple(digit_ids),
             **kwargs,
         )
 

@@ -12,6 +12,7 @@ from flax import struct
 
 from mathpe_jax.model.config import ModelConfig
 from mathpe_jax.parallel.sharding import constrain
+from mathpe_jax.pe import pe_class
 
 #: Logical axes of one layer's cached keys or values: split over the batch like the activations.
 CACHE_AXES = ("batch", "length", "kv_heads", None)
@@ -23,6 +24,8 @@ class KVCache:
     values: tuple[jax.Array, ...]
     positions: jax.Array  # [B, S] int32; -1 for an empty slot or padding
     index: jax.Array  # int32 scalar: the next slot to write
+    # Each per-token input the PE reads (``token_inputs``): its value at the last cached token, [B].
+    inputs: dict[str, jax.Array] = struct.field(default_factory=dict)
 
     @classmethod
     def empty(cls, config: ModelConfig, batch: int, max_len: int) -> "KVCache":
@@ -33,6 +36,7 @@ class KVCache:
             values=zeros,
             positions=jnp.full((batch, max_len), -1, jnp.int32),
             index=jnp.zeros((), jnp.int32),
+            inputs={name: jnp.zeros((batch,), jnp.int32) for name in pe_class(config.pe_name).inputs},
         )
 
     @property

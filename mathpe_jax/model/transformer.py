@@ -22,6 +22,7 @@ from flax import nnx
 
 from mathpe_jax.model.attention import Bias, attention
 from mathpe_jax.model.config import ModelConfig
+from mathpe_jax.model import token_inputs
 from mathpe_jax.model.kv_cache import KVCache
 from mathpe_jax.parallel.sharding import constrain
 from mathpe_jax.pe import PositionalEncoding, build_pe
@@ -183,6 +184,7 @@ class Decoder(nnx.Module):
             rngs=rngs,
         )
         self.pe = build_pe(cfg.pe_name, cfg.pe_dims, dict(cfg.pe_options), pe_rngs(rngs))
+        token_inputs.check_inputs(self.pe.inputs, cfg.pe_name)
         if cfg.remat not in REMAT_POLICIES:
             raise ValueError(f"model.remat must be one of {sorted(REMAT_POLICIES)}, got {cfg.remat!r}")
         blocks = [Block(cfg, rngs) for _ in range(cfg.num_layers)]
@@ -216,6 +218,7 @@ class Decoder(nnx.Module):
         so they equal those of a fresh model with that seed and PE."""
         cfg = self.config.replace(pe_name=name, pe_options=tuple(sorted(options.items())))
         self.pe = build_pe(name, cfg.pe_dims, options, pe_rngs(rngs))
+        token_inputs.check_inputs(self.pe.inputs, name)
         self.config = cfg
 
     def __call__(
@@ -244,12 +247,13 @@ class Decoder(nnx.Module):
         """The final-normed hidden states ``[B, T, D]`` that ``logits`` projects, the updated cache
         and the per-layer attention probabilities (see ``__call__``). Training takes this route to
         fuse the output projection with its loss (``mathpe_jax.train.loss``)."""
+        inputs = token_inputs.compute(self.pe.inputs, tokens, self.config, None if cache is None else cache.inputs)
         if cache is None:
             k_positions = positions
         else:
-            cache = cache.with_positions(positions)
+            cache = cache.with_positions(positions).replace(inputs={name: v[:, -1] for name, v in inputs.items()})
             k_positions = cache.positions
-        x = self.pe.embed(self.embed(tokens), positions)
+        x = self.pe.embed(self.embed(tokens), positions, **inputs)
         x = constrain(x, ACTIVATION_AXES)
         if cache is None and not return_attention:
             return constrain(self.final_norm(self._training_stack(x, positions)), ACTIVATION_AXES), None, None

@@ -12,6 +12,7 @@ from typing import Any
 from flax import nnx
 
 import mathpe_jax.parallel  # noqa: F401 - parameters carry logical axis names as metadata only
+from mathpe_jax.pe.abacus import Abacus
 from mathpe_jax.pe.alibi import ALiBi
 from mathpe_jax.pe.base import PEDims, PositionalEncoding
 from mathpe_jax.pe.diet import DIET
@@ -27,6 +28,7 @@ REGISTRY: dict[str, type[PositionalEncoding]] = {
     "diet": DIET,
     "t5": T5RelativeBias,
     "nope": NoPE,
+    "abacus": Abacus,
 }
 
 
@@ -43,13 +45,28 @@ def pe_options(name: str) -> set[str]:
     return {p for p, v in params.items() if v.kind is inspect.Parameter.KEYWORD_ONLY and p != "rngs"}
 
 
-def check_pe_options(name: str, options: Mapping[str, Any]) -> None:
+def check_pe_options(name: str, options: Mapping[str, Any], prefix: str = "model.pe") -> None:
     """Raises with the offending key when ``options`` holds a name the PE does not take."""
     unknown = sorted(set(options) - pe_options(name))
     if unknown:
         raise ValueError(
-            f"model.pe.{unknown[0]} is not an option of PE {name!r}; it takes {sorted(pe_options(name))}"
+            f"{prefix}.{unknown[0]} is not an option of PE {name!r}; it takes {sorted(pe_options(name))}"
         )
+
+
+def chosen_pe(model: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The PE a config's ``model`` section chooses and its options: every field under ``model.pe``
+    but ``name``, over the options ``model.pe_by_name`` keeps for that name. ``pe_by_name`` holds
+    options for several PEs at once, so a config switches PE with ``--config.model.pe.name=NAME``
+    alone and each PE still gets its own settings; it is checked whole, whichever PE is chosen."""
+    pe = dict(model["pe"])
+    by_name = {key: dict(value) for key, value in dict(model.get("pe_by_name") or {}).items()}
+    for key, options in by_name.items():
+        if key not in REGISTRY:
+            raise ValueError(f"model.pe_by_name.{key} names no positional encoding; known: {sorted(REGISTRY)}")
+        check_pe_options(key, options, prefix=f"model.pe_by_name.{key}")
+    name = pe.pop("name")
+    return name, {**by_name.get(name, {}), **pe}
 
 
 def build_pe(name: str, dims: PEDims, options: Mapping[str, Any], rngs: nnx.Rngs) -> PositionalEncoding:
@@ -58,4 +75,4 @@ def build_pe(name: str, dims: PEDims, options: Mapping[str, Any], rngs: nnx.Rngs
     return pe_class(name)(dims, rngs=rngs, **options)
 
 
-__all__ = ["REGISTRY", "PEDims", "PositionalEncoding", "build_pe", "check_pe_options", "pe_class", "pe_options"]
+__all__ = ["REGISTRY", "PEDims", "PositionalEncoding", "build_pe", "check_pe_options", "chosen_pe", "pe_class", "pe_options"]

@@ -6,6 +6,11 @@ A PE can act at three places in a decoder and implements only those it needs:
 * ``rotate``: a transform of queries and keys (rotary encodings);
 * ``bias``: an additive attention-logit term per head (relative encodings).
 
+A PE that needs a per-token input other than positions (Abacus reads each digit's place within its
+number) names it in ``inputs``; the decoder computes every named input from the token ids
+(``mathpe_jax.model.token_inputs``) and passes it to ``embed`` as a keyword argument of that name,
+so the decoder never asks which PE wants what.
+
 One instance serves a whole model. The decoder passes the layer index, so a PE with
 per-layer parameters (for example DIET-REL) indexes its own table, and a PE shared by all
 layers ignores it: the model never needs to know which kind it holds.
@@ -40,10 +45,13 @@ class PositionalEncoding(nnx.Module):
 
     #: A model built with this PE gets a BOS token prepended to every sequence.
     requires_bos: bool = False
+    #: The per-token inputs ``embed`` takes as keyword arguments (names in ``model.token_inputs``).
+    inputs: tuple[str, ...] = ()
 
-    def embed(self, x: jax.Array, positions: jax.Array) -> jax.Array:
-        """Returns token embeddings ``x [B, T, D]`` with absolute position information added."""
-        del positions
+    def embed(self, x: jax.Array, positions: jax.Array, **inputs: jax.Array) -> jax.Array:
+        """Returns token embeddings ``x [B, T, D]`` with absolute position information added;
+        ``inputs`` holds one ``[B, T]`` int32 array per name in ``self.inputs``."""
+        del positions, inputs
         return x
 
     def rotate(

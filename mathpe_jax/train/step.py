@@ -49,7 +49,9 @@ def make_train_step(
     With a ``mesh``, activations are constrained to it while the step is traced."""
 
     def loss_fn(params, rngs, frozen, micro: Batch):
-        model = nnx.merge(graphdef, params, rngs, frozen)
+        # A copy: the random streams arrive from outside the gradient's trace, and a module drawing
+        # from them (dropout, Abacus's offset) may only advance variables created at this level.
+        model = nnx.merge(graphdef, params, rngs, frozen, copy=True)
         loss_sum, count = lm_loss_sum(model, micro.inputs, micro.positions, micro.targets, micro.loss_mask)
         return loss_sum, (count, nnx.state(model, nnx.RngState))
 

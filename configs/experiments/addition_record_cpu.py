@@ -1,0 +1,27 @@
+"""Reversed addition trained on operands of 1-10 digits and tested to 20: the configuration that
+extrapolates best on one CPU, Abacus embeddings (McLeish et al. 2024).
+
+Runnable as is (``python -m mathpe_jax.main --config=configs/experiments/addition_record_cpu.py``);
+``--config.model.pe.name=rope`` (or ``nope``, ``fire``, ``learned``) alone gives that PE's arm of the
+same study, with the same model, data, budget and evaluation, named ``addition_record_cpu_<pe>``.
+"""
+
+from ml_collections import ConfigDict
+
+from configs.experiments.common import arithmetic_task, switchable_pe
+
+SWEEP = ("abacus", "rope", "nope")
+
+
+def get_config(pe: str = "abacus") -> ConfigDict:
+    c = arithmetic_task("addition", SWEEP[0], cpu=True)
+    c.model.mlp_dim = 512
+    c.train.steps = 3000
+    c.train.batch_size = 64
+    c.train.warmup_steps = 100
+    c.train.log_every = 100
+    c.train.checkpoint_every = 500
+    c.eval.examples_per_length = 100
+    switchable_pe(c, "addition_record_cpu", pe, SWEEP)
+    c.model.pe_by_name.abacus.max_offset = 20
+    return c
