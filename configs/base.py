@@ -49,6 +49,13 @@ def get_config() -> ConfigDict:
     # addition/multiplication: draw the two operand lengths independently in training, and
     # evaluate a grid over (first, second) operand length.
     c.task.unequal_operands = False
+    # addition/multiplication: how numbers are written (mathpe_jax/data/tasks/formats.py). Index
+    # hints put a letter naming its place before every digit (Zhou et al. 2024), zero padding
+    # writes operands to equal widths and answers to their largest, and random spaces put a space
+    # in each gap of a training prompt with this probability (Shen et al. 2023; tests never).
+    c.task.index_hints = False
+    c.task.zero_pad = False
+    c.task.random_spaces = 0.0
     c.task.bos = True
     # Text datasets (task.name "gsm8k" or "math") only:
     c.task.source = ""  # directory holding <name>/<split>.jsonl, or a hub id; "" = ../shared/data

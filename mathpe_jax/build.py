@@ -54,19 +54,21 @@ def lora_config(config: ConfigDict) -> lora.LoRAConfig | None:
 
 
 def build_tokenizer(config: ConfigDict, workdir: Path) -> Tokenizer:
-    """The checkpoint's tokenizer, the character tokenizer of synthetic tasks, or a SentencePiece
+    """The checkpoint's tokenizer, the character tokenizer of synthetic tasks (over the task's
+    alphabet, a function of the run's config, so a saved run rebuilds its own), or a SentencePiece
     model trained once on the training set and kept in the run directory."""
     if config.init.hf_dir:
         from mathpe_jax.data.hf_tokenizer import HFTokenizer
 
         return HFTokenizer(config.init.hf_dir)
-    if make_task(config).kind == "synthetic":
-        return CharTokenizer()
+    task = make_task(config)
+    if task.kind == "synthetic":
+        return CharTokenizer(task.alphabet)
     from mathpe_jax.data.sentencepiece_tokenizer import SentencePieceTokenizer, train_sentencepiece
 
     model_file = workdir / "tokenizer.model"
     if not model_file.exists() and jax.process_index() == 0:
-        texts = [p.question + "\n" + p.solution for p in make_task(config).problems("train")]
+        texts = [p.question + "\n" + p.solution for p in task.problems("train")]
         train_sentencepiece(texts, str(workdir / "tokenizer"), config.task.vocab_size)
     _sync("tokenizer")
     return SentencePieceTokenizer(str(model_file))

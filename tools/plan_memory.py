@@ -101,7 +101,8 @@ def main(argv: list[str]) -> None:
     hf_config = checkpoint_config(config.init.hf_dir) if config.init.hf_dir else None
     vocab = 0
     if hf_config is None:
-        vocab = CharTokenizer().vocab_size if build.make_task(config).kind == "synthetic" else config.task.vocab_size
+        task = build.make_task(config)
+        vocab = CharTokenizer(task.alphabet).vocab_size if task.kind == "synthetic" else config.task.vocab_size
     report = memory.plan(config, mesh_from_config(config.mesh), hf_config, vocab, FLAGS.prompt_len)
     print(json.dumps(report) if FLAGS.json else table(report))
 

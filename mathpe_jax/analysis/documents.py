@@ -57,13 +57,20 @@ def _lengths_text(lengths: Any) -> str:
     return ", ".join(runs)
 
 
+def _format_text(s: dict[str, Any]) -> str:
+    """How the study's numbers were written, where not plainly (tasks/formats.py)."""
+    notes = [("unequal operands", s.get("unequal_operands")), ("index hints", s.get("index_hints")),
+             ("zero-padded", s.get("zero_pad")), (f"random spaces in training ({s.get('random_spaces')})", s.get("random_spaces"))]
+    return "".join(f", {note}" for note, on in notes if on)
+
+
 def settings_text(s: dict[str, Any]) -> str:
     """A study's settings as one sentence a reader can check against the configs."""
     m, t = s["model"], s["train"]
     parts = [f"Task {s['task']}"]
     if s.get("train_lengths"):
         parts.append(f"trained on lengths {_lengths_text(s['train_lengths'])}, tested on {_lengths_text(s['test_lengths'])}"
-                     + (" (reversed)" if s.get("reverse") else "") + (", unequal operands" if s.get("unequal_operands") else ""))
+                     + (" (reversed)" if s.get("reverse") else "") + _format_text(s))
     if s.get("init"):
         parts.append(f"from {s['init']}" + (f" with LoRA rank {s['lora_rank']}" if s.get("lora_rank") else ""))
     else:

@@ -36,7 +36,10 @@ class CharTokenizer:
     """One id per character of a fixed alphabet, after PAD=0, BOS=1 and EOS=2.
 
     A fixed alphabet (not one learned from data) keeps ids identical across tasks and runs, so a
-    checkpoint trained on one synthetic task can be evaluated on another.
+    checkpoint trained on one synthetic task can be evaluated on another. A task that writes more
+    characters (the hint letters of ``task.index_hints``) appends them after
+    ``SYNTHETIC_ALPHABET`` (``SyntheticTask.alphabet``), so every other run keeps its ids and
+    vocabulary size.
     """
 
     pad_id, bos_id, eos_id = 0, 1, 2

@@ -19,6 +19,11 @@ class Addition(OperandTask):
     def apply(a: int, b: int) -> int:
         return a + b
 
+    @staticmethod
+    def answer_digits(width: int) -> int:
+        """One more than the operands: the final carry."""
+        return width + 1
+
     @classmethod
     def operand_lengths(cls, rng: np.random.Generator, length: int) -> tuple[int, int]:
         del rng
@@ -26,7 +31,3 @@ class Addition(OperandTask):
 
     def prompt_space(self, length: int) -> int:
         return numbers_with(length) ** 2
-
-    @staticmethod
-    def longest(length: int) -> int:
-        return (2 * length + 2) + (length + 1)

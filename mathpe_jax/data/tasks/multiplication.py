@@ -16,6 +16,11 @@ class Multiplication(OperandTask):
     def apply(a: int, b: int) -> int:
         return a * b
 
+    @staticmethod
+    def answer_digits(width: int) -> int:
+        """A product has at most as many digits as its two factors together."""
+        return 2 * width
+
     @classmethod
     def operand_lengths(cls, rng: np.random.Generator, length: int) -> tuple[int, int]:
         return length, int(rng.integers(1, length + 1))
@@ -23,7 +28,3 @@ class Multiplication(OperandTask):
     def prompt_space(self, length: int) -> int:
         """A ``length``-digit ``a`` times any ``b`` of one to ``length`` digits (10**length of them)."""
         return numbers_with(length) * 10**length
-
-    @staticmethod
-    def longest(length: int) -> int:
-        return (2 * length + 2) + 2 * length

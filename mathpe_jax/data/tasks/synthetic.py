@@ -25,6 +25,13 @@ Grading: a synthetic answer is the whole completion up to EOS. Three verdicts:
   ``prompt = step1 = step2 = ...`` (every rewrite is a step), each step right when both sides
   have the same value (``reasoning.evaluate_arithmetic``, exact fractions, never ``eval``); a side
   that does not parse makes its step wrong.
+
+The two-operand tasks can also write their numbers with index hints, zero padding or random
+spaces in training (``tasks/formats.py``). The exact verdict compares the completion with the
+target as written (hints and padding included); the numeric verdict and the step audit read the
+numbers with the hint letters removed, so a completion whose digits are right but whose hints are
+misplaced or missing is symbolic-correct and not exact: the numeric verdict asks whether the model
+computed the sum, the exact one whether it also kept the format it was trained on.
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ import numpy as np
 
 from mathpe_jax.data.tasks.base import Task, config_error
 from mathpe_jax.data.tasks.buckets import length_group
+from mathpe_jax.data.tasks.formats import HINTS, PLAIN, NumberFormat, with_spaces
+from mathpe_jax.data.tokenizer import SYNTHETIC_ALPHABET
 from mathpe_jax.grading.extraction import extract_answer
 from mathpe_jax.grading.prediction import Completion, Prediction, audit_fields
 from mathpe_jax.grading.steps import EquationCheck, StepEquation, evaluate_arithmetic
@@ -79,10 +88,6 @@ def numbers_with(digits: int) -> int:
     return 10 if digits == 1 else 9 * 10 ** (digits - 1)
 
 
-def write(n: int, reverse: bool) -> str:
-    return str(n)[::-1] if reverse else str(n)
-
-
 class SyntheticTask(Task):
     """Shared sampling, splits and grading; a subclass supplies ``generate`` and ``longest``."""
 
@@ -118,6 +123,17 @@ class SyntheticTask(Task):
     def longest(length: int) -> int:
         """An upper bound on ``len(prompt + answer)`` in characters at ``length``."""
 
+    @classmethod
+    def longest_as_configured(cls, task_cfg: Mapping[str, Any], length: int) -> int:
+        """``longest`` as ``task_cfg`` writes the task; a task without writing options: ``longest``."""
+        del task_cfg
+        return cls.longest(length)
+
+    @property
+    def alphabet(self) -> str:
+        """The characters of this task's text, for its ``CharTokenizer``."""
+        return SYNTHETIC_ALPHABET
+
     def final_answer(self, answer: str) -> str | None:
         """The part of an answer that states its number (None: the task has none)."""
         return answer.strip()
@@ -141,33 +157,64 @@ class SyntheticTask(Task):
         if isinstance(test_seed, bool) or not isinstance(test_seed, int) or test_seed < 0:
             raise config_error("test_seed", test_seed, "must be an integer >= 0 (it alone fixes the test problems, "
                                "so runs with different config.seed are scored on the same ones)")
-        unequal = task_cfg.get("unequal_operands", False)
-        if not isinstance(unequal, bool):
-            raise config_error("unequal_operands", unequal, "must be True or False")
-        if unequal and not cls.two_operands:
-            raise config_error("unequal_operands", unequal, f"{cls.name} has no two operands to draw lengths for; "
-                               "only addition and multiplication do")
+        cls._check_operand_options(task_cfg)
         inside = [n for n in test if n <= train[1]]
         if inside:
             raise config_error("test_lengths", test, f"length {inside[0]} is not beyond task.train_lengths={train}; "
                                "test lengths measure generalization past the training range")
         longest = max((*test, train[1]))
-        tokens = cls.longest(longest) + 1 + bool(task_cfg.get("bos", True))  # + EOS (+ BOS)
+        cls._check_writable(task_cfg, longest)
+        tokens = cls.longest_as_configured(task_cfg, longest) + 1 + bool(task_cfg.get("bos", True))  # + EOS (+ BOS)
         if model_max_len is not None and tokens > model_max_len:
             raise config_error("test_lengths", test, f"{cls.name} at length {longest} takes up to {tokens} "
                                f"tokens (BOS, prompt, answer, EOS), more than model.max_len={model_max_len}")
 
+    @classmethod
+    def _check_writable(cls, task_cfg: Mapping[str, Any], length: int) -> None:
+        """Refuses a config whose problems at ``length`` (its longest) this task cannot write;
+        every task without writing options can write any length."""
+        del task_cfg, length
+
+    @classmethod
+    def _check_operand_options(cls, task_cfg: Mapping[str, Any]) -> None:
+        """The options of two-operand tasks: of the right type, and left at their defaults by the
+        other tasks, so a config never asks for a format its task would silently ignore."""
+        for key in ("unequal_operands", "index_hints", "zero_pad"):
+            value = task_cfg.get(key, False)
+            if not isinstance(value, bool):
+                raise config_error(key, value, "must be True or False")
+            cls._refuse_without_operands(key, value)
+        spaces = task_cfg.get("random_spaces", 0.0)
+        if isinstance(spaces, bool) or not isinstance(spaces, int | float) or not 0 <= spaces < 1:
+            raise config_error("random_spaces", spaces, "must be a probability in [0, 1)")
+        cls._refuse_without_operands("random_spaces", spaces)
+
+    @classmethod
+    def _refuse_without_operands(cls, key: str, value: Any) -> None:
+        if value and not cls.two_operands:
+            raise config_error(key, value, f"{cls.name} has no two operands to write this way; "
+                               "only addition and multiplication do")
+
     # -- examples ----------------------------------------------------------------------------------
     def sample(self, lengths: Sequence[int], count: int, seed: int | Sequence[int]) -> list[Example]:
         """``count`` examples, lengths drawn uniformly from ``lengths``."""
-        rng = np.random.default_rng(seed)
+        return self._sample(np.random.default_rng(seed), lengths, count)
+
+    def _sample(self, rng: np.random.Generator, lengths: Sequence[int], count: int) -> list[Example]:
         choices = rng.choice(np.asarray(lengths), size=count)
-        return [self.generate(rng, int(n), self.reverse) for n in choices]
+        return [self.example(rng, int(n)) for n in choices]
+
+    def example(self, rng: np.random.Generator, length: int) -> Example:
+        """One example at ``length`` as this task's config writes it."""
+        return self.generate(rng, length, self.reverse)
 
     def train_examples(self, batch: int, step: int) -> list[Example]:
         """Training batch ``step`` over the training range: a function of (seed, step) only."""
+        return self._training_batch(np.random.default_rng((self.seed, TRAIN_STREAM, step)), batch)
+
+    def _training_batch(self, rng: np.random.Generator, batch: int) -> list[Example]:
         lo, hi = self.train_lengths
-        return self.sample(list(range(lo, hi + 1)), batch, (self.seed, TRAIN_STREAM, step))
+        return self._sample(rng, list(range(lo, hi + 1)), batch)
 
     def test_examples(self, length: int, count: int) -> list[Example]:
         """The fixed test set of one length: a function of (test_seed, length), not of the
@@ -272,6 +319,10 @@ class OperandTask(SyntheticTask):
     hides (aligning digits of different magnitude). The per-length test sets stay as they are, so
     their scores compare with runs trained on equal lengths. A problem's length is its longer
     operand's digit count.
+
+    ``task.index_hints``, ``task.zero_pad`` and ``task.random_spaces`` change how problems are
+    written (``tasks/formats.py``), never which are drawn: hints and padding apply to every
+    example, spaces to training prompts alone.
     """
 
     reversible = True
@@ -282,11 +333,19 @@ class OperandTask(SyntheticTask):
     def __init__(self, task_cfg: Mapping[str, Any], seed: int = 0):
         super().__init__(task_cfg, seed)
         self.unequal_operands = bool(task_cfg.get("unequal_operands", False))
+        self.form = NumberFormat.from_config(task_cfg)
+        self.random_spaces = float(task_cfg.get("random_spaces", 0.0))
 
     @staticmethod
     @abc.abstractmethod
     def apply(a: int, b: int) -> int:
         """The operation's value."""
+
+    @staticmethod
+    @abc.abstractmethod
+    def answer_digits(width: int) -> int:
+        """The most digits an answer has when neither operand has more than ``width`` (the width
+        ``task.zero_pad`` pads answers to)."""
 
     @classmethod
     @abc.abstractmethod
@@ -294,25 +353,65 @@ class OperandTask(SyntheticTask):
         """The two operands' digit counts of a problem at ``length``, drawn from ``rng`` if they vary."""
 
     @classmethod
-    def pair(cls, rng: np.random.Generator, len_a: int, len_b: int, reverse: bool) -> Example:
-        """One problem with a ``len_a``-digit first and a ``len_b``-digit second operand."""
-        a, b = number(rng, len_a), number(rng, len_b)
-        prompt = f"{write(a, reverse)}{cls.symbol}{write(b, reverse)}="
-        return Example(prompt, write(cls.apply(a, b), reverse), max(len_a, len_b), (len_a, len_b))
+    def _check_writable(cls, task_cfg: Mapping[str, Any], length: int) -> None:
+        """Index hints must name every place of the longest answer (``len(HINTS)`` places)."""
+        places = cls.answer_digits(length)
+        if task_cfg.get("index_hints", False) and places > len(HINTS):
+            raise config_error("index_hints", True, f"{cls.name} at length {length} writes answers of up to "
+                               f"{places} digits, more than the {len(HINTS)} places index hints can name")
 
     @classmethod
-    def generate(cls, rng: np.random.Generator, length: int, reverse: bool) -> Example:
-        return cls.pair(rng, *cls.operand_lengths(rng, length), reverse)
+    def longest(cls, length: int) -> int:
+        return cls.longest_as_configured({}, length)
 
-    def train_examples(self, batch: int, step: int) -> list[Example]:
+    @classmethod
+    def longest_as_configured(cls, task_cfg: Mapping[str, Any], length: int) -> int:
+        """Two operands of ``length`` digits, the operator, ``=`` and the longest answer, each
+        digit after its hint with ``task.index_hints`` (padding reaches these widths and no
+        further); with ``task.random_spaces``, a space in every gap of the prompt, the worst case."""
+        form = NumberFormat.from_config(task_cfg)
+        prompt = form.chars(2 * length) + 2
+        spaces = prompt - 1 if task_cfg.get("random_spaces", 0.0) else 0
+        return prompt + spaces + form.chars(cls.answer_digits(length))
+
+    @property
+    def alphabet(self) -> str:
+        """The synthetic alphabet, then the hint letters when hints are on: runs without hints
+        keep their token ids and vocabulary size, and a hinted run's ids extend theirs."""
+        return SYNTHETIC_ALPHABET + (HINTS if self.form.index_hints else "")
+
+    @classmethod
+    def pair(cls, rng: np.random.Generator, len_a: int, len_b: int, reverse: bool,
+             form: NumberFormat = PLAIN) -> Example:
+        """One problem with a ``len_a``-digit first and a ``len_b``-digit second operand, written
+        in ``form`` (operands padded to the longer one's width, the answer to ``answer_digits``)."""
+        a, b = number(rng, len_a), number(rng, len_b)
+        width = max(len_a, len_b)
+        prompt = f"{form.write(a, width, reverse)}{cls.symbol}{form.write(b, width, reverse)}="
+        answer = form.write(cls.apply(a, b), cls.answer_digits(width), reverse)
+        return Example(prompt, answer, width, (len_a, len_b))
+
+    @classmethod
+    def generate(cls, rng: np.random.Generator, length: int, reverse: bool,
+                 form: NumberFormat = PLAIN) -> Example:
+        return cls.pair(rng, *cls.operand_lengths(rng, length), reverse, form)
+
+    def example(self, rng: np.random.Generator, length: int) -> Example:
+        return self.generate(rng, length, self.reverse, self.form)
+
+    def _training_batch(self, rng: np.random.Generator, batch: int) -> list[Example]:
         """With ``unequal_operands``, both operand lengths drawn independently from the training
-        range; otherwise as every synthetic task. Either way a function of (seed, step) only."""
-        if not self.unequal_operands:
-            return super().train_examples(batch, step)
-        lo, hi = self.train_lengths
-        rng = np.random.default_rng((self.seed, TRAIN_STREAM, step))
-        lengths = rng.integers(lo, hi + 1, size=(batch, 2))
-        return [self.pair(rng, int(a), int(b), self.reverse) for a, b in lengths]
+        range; otherwise as every synthetic task. With ``random_spaces``, spaces then drawn into
+        each prompt from the same generator, so a batch stays a function of (seed, step)."""
+        if self.unequal_operands:
+            lo, hi = self.train_lengths
+            lengths = rng.integers(lo, hi + 1, size=(batch, 2))
+            examples = [self.pair(rng, int(a), int(b), self.reverse, self.form) for a, b in lengths]
+        else:
+            examples = super()._training_batch(rng, batch)
+        if not self.random_spaces:
+            return examples
+        return [dataclasses.replace(e, prompt=with_spaces(e.prompt, rng, self.random_spaces)) for e in examples]
 
     def grid_pairs(self) -> list[tuple[int, int]]:
         """Every (first, second) pair of evaluated lengths, when training mixes operand lengths."""
@@ -324,7 +423,16 @@ class OperandTask(SyntheticTask):
     def grid_examples(self, len_a: int, len_b: int, count: int) -> list[Example]:
         """The fixed test set of one grid cell, a function of (test_seed, len_a, len_b)."""
         rng = np.random.default_rng((self.test_seed, GRID_STREAM, len_a, len_b))
-        return [self.pair(rng, len_a, len_b, self.reverse) for _ in range(count)]
+        return [self.pair(rng, len_a, len_b, self.reverse, self.form) for _ in range(count)]
+
+    # -- grading -----------------------------------------------------------------------------------
+    def final_answer(self, answer: str) -> str | None:
+        """The answer's digits, hint letters removed (see the module docstring)."""
+        return super().final_answer(self.form.plain(answer))
+
+    def as_written(self, text: str) -> str:
+        """Hint letters removed, then every number read back in the usual digit order."""
+        return super().as_written(self.form.plain(text))
 
 
 def check_chain(terms: Sequence[str]) -> EquationCheck:
