@@ -8,6 +8,7 @@ import pytest
 from mathpe_jax import build
 from mathpe_jax.data.prompts import encode_prompt
 from mathpe_jax.data.tokenizer import CharTokenizer
+from mathpe_jax.parallel.mesh import mesh_from_config
 from tests.helpers_run import tiny_config
 
 
@@ -46,3 +47,21 @@ def test_a_pe_that_needs_bos_is_refused_where_the_tokenizer_adds_none(tmp_path, 
             build.build_model(config, tokenizer, mesh)
     else:
         assert build.build_model(config, tokenizer, mesh).config.pe_name == "nope"
+
+
+def test_randomized_training_positions_are_a_function_of_the_step():
+    config = tiny_config("rope", **{"train.positions": "randomized"})
+    batches = build.batch_fn(config, CharTokenizer())
+    plain = build.batch_fn(tiny_config("rope"), CharTokenizer())(3)
+    first, again, other = batches(3), batches(3), batches(4)
+    np.testing.assert_array_equal(first.positions, again.positions)
+    np.testing.assert_array_equal(first.inputs, plain.inputs)  # same examples, new positions
+    assert not np.array_equal(first.positions, plain.positions)
+    assert not np.array_equal(first.positions[:, :4], other.positions[:, :4])
+    assert first.positions.max() < config.model.max_len
+
+
+def test_the_model_knows_the_tokenizers_digits():
+    config = tiny_config("rope")
+    model = build.build_model(config, CharTokenizer(), mesh_from_config({"data": -1, "fsdp": 1, "tensor": 1}))
+    assert model.config.digit_ids == tuple(CharTokenizer().encode("0123456789"))

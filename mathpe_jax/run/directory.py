@@ -37,6 +37,15 @@ ALLOWED_CHANGES: tuple[str, ...] = (
 # Evaluating an existing run: only the evaluation settings may differ from the run's own config.
 EVAL_CHANGES: tuple[str, ...] = ("eval.*",)
 
+# Keys added to the config after runs were saved without them, with the value every such run had:
+# a command that asks for that value may resume or evaluate the run, as it changes nothing.
+ADDED_KEYS: dict[str, Any] = {
+    "train.positions": "sequential",
+    "task.index_hints": False,
+    "task.zero_pad": False,
+    "task.random_spaces": 0.0,
+}
+
 # Locks this process holds, by lock file: held until released or the process ends.
 _HELD: dict[Path, int] = {}
 
@@ -81,7 +90,7 @@ def first_difference(
     keys = [k for k in here if k != "name"] + [k for k in there if k not in here and k != "name"] + ["name"]
     for key in keys:
         new, old = here.get(key, "<absent>"), there.get(key, "<absent>")
-        if new == old:
+        if new == old or (old == "<absent>" and key in ADDED_KEYS and new == ADDED_KEYS[key]):
             continue
         if key == "train.steps" and "train.steps" in allowed and isinstance(new, int) and isinstance(old, int):
             if new > old:

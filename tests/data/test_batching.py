@@ -24,3 +24,28 @@ def test_a_one_token_prompt():
 def test_too_long_is_named():
     with pytest.raises(ValueError, match="example 0 has 5 tokens"):
         sft_batch([[1, 5, 6]], [[7]], eos_id=2, pad_id=0, seq_len=3)
+
+
+def test_randomized_positions_are_sorted_distinct_draws_from_the_range_and_keep_padding():
+    from mathpe_jax.data.batching import randomize_positions
+
+    batch = sft_batch([[1, 5, 6, 7, 8], [1, 7]], [[8, 9, 10], [10]], eos_id=2, pad_id=0)
+    out = randomize_positions(batch, 64, np.random.default_rng(0))
+    for row, n in ((0, 8), (1, 3)):
+        real = out.positions[row, :n]
+        assert np.all(np.diff(real) > 0) and real.min() >= 0 and real.max() < 64
+        assert np.all(out.positions[row, n:] == -1)
+    np.testing.assert_array_equal(out.inputs, batch.inputs)
+    again = randomize_positions(batch, 64, np.random.default_rng(0))
+    np.testing.assert_array_equal(again.positions, out.positions)
+    # Over many draws every position of the range appears, including those past the row's length.
+    seen = np.concatenate([randomize_positions(batch, 64, np.random.default_rng(s)).positions[0] for s in range(200)])
+    assert set(seen[seen >= 0].tolist()) == set(range(64))
+
+
+def test_randomized_positions_refuse_a_row_longer_than_the_range():
+    from mathpe_jax.data.batching import randomize_positions
+
+    batch = sft_batch([[1, 5, 6, 7, 8]], [[8, 9]], eos_id=2, pad_id=0)
+    with pytest.raises(ValueError, match="row 0 has 7 tokens, more than the 4 positions"):
+        randomize_positions(batch, 4, np.random.default_rng(0))

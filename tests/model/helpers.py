@@ -15,6 +15,7 @@ PE_CASES = {
     "diet-rel": (("variant", "rel"), ("max_distance", 8)),
     "t5": (("num_buckets", 8), ("max_distance", 16)),
     "nope": (),
+    "abacus": (("max_offset", 4),),
 }
 
 
@@ -29,6 +30,7 @@ def tiny_config(pe_case: str = "rope", **changes) -> ModelConfig:
         max_len=64,
         pe_name=pe_case.split("-")[0],
         pe_options=PE_CASES[pe_case],
+        digit_ids=tuple(range(3, 13)),  # the character tokenizer's digits, for PEs that read digit places
     )
     return cfg.replace(**changes)
 

@@ -1,6 +1,6 @@
 import pytest
 
-from mathpe_jax.pe import REGISTRY, pe_options
+from mathpe_jax.pe import REGISTRY, chosen_pe, pe_options
 from tests.pe.helpers import make_pe
 
 
@@ -23,5 +23,25 @@ def test_options_are_the_constructor_keywords():
     assert pe_options("nope") == set()
 
 
-def test_only_nope_requires_bos():
-    assert [name for name, cls in REGISTRY.items() if cls.requires_bos] == ["nope"]
+def test_only_encodings_without_attention_positions_require_bos():
+    assert sorted(name for name, cls in REGISTRY.items() if cls.requires_bos) == ["abacus", "nope"]
+
+
+def test_options_per_name_apply_to_the_chosen_pe_only():
+    model = {"pe": {"name": "rope"}, "pe_by_name": {"abacus": {"max_offset": 3}, "rope": {"base": 500.0}}}
+    assert chosen_pe(model) == ("rope", {"base": 500.0})
+    model["pe"] = {"name": "abacus", "max_offset": 9}  # model.pe's own options win
+    assert chosen_pe(model) == ("abacus", {"max_offset": 9})
+    assert chosen_pe({"pe": {"name": "nope"}}) == ("nope", {})
+
+
+@pytest.mark.parametrize(
+    "by_name, message",
+    [
+        ({"xpos": {}}, r"model.pe_by_name.xpos names no positional encoding"),
+        ({"alibi": {"base": 2.0}}, r"model.pe_by_name.alibi.base is not an option of PE 'alibi'"),
+    ],
+)
+def test_options_per_name_are_checked_whichever_pe_runs(by_name, message):
+    with pytest.raises(ValueError, match=message):
+        chosen_pe({"pe": {"name": "rope"}, "pe_by_name": by_name})

@@ -153,3 +153,10 @@ def test_a_workdir_that_cannot_be_written_is_refused(tmp_path):
     finally:
         if immutable:
             subprocess.run(["chattr", "-i", str(locked)], check=True)
+
+
+def test_a_run_saved_before_a_key_existed_resumes_when_the_key_keeps_the_old_behaviour():
+    assert first_difference(changed(train__positions="sequential"), CONFIG, ALLOWED_CHANGES) is None
+    assert first_difference(changed(train__positions="randomized"), CONFIG, ALLOWED_CHANGES) == (
+        "train.positions", "randomized", "<absent>",
+    )
