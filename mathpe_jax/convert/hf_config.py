@@ -16,7 +16,7 @@ from mathpe_jax.convert.architectures import architecture
 from mathpe_jax.convert.errors import ConversionError
 from mathpe_jax.model.config import DTYPES, ModelConfig
 
-ROPE_TYPES = ("default", "linear", "llama3")
+ROPE_TYPES = ("default", "linear", "llama3", "yarn", "dynamic")
 DTYPE_KEYS = ("dtype", "torch_dtype")  # transformers 5.x, 4.x
 # Fields a Hugging Face config cannot express; they never make a model unexportable.
 RUNTIME_FIELDS = ("dtype", "param_dtype", "attention_impl", "remat", "scan_layers")
@@ -92,7 +92,7 @@ def rope_options(hf: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
         raise ConversionError("partial_rotary_factor != 1 is not supported for this architecture")
 
     def need(key: str) -> float:
-        if key not in params:
+        if params.get(key) is None:
             raise ConversionError(f"rope scaling rope_type={kind!r} needs {key!r} in config.json")
         return float(params[key])
 
@@ -107,7 +107,35 @@ def rope_options(hf: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
             high_freq_factor=need("high_freq_factor"),
             original_max_len=int(need("original_max_position_embeddings")),
         )
+    elif kind == "yarn":
+        options.update(_yarn_options(hf, params))
+    elif kind == "dynamic":
+        # transformers' dynamic NTK measures against max_position_embeddings, not an original length.
+        original = int(_required(hf, "max_position_embeddings"))
+        options.update(scaling="dynamic", factor=need("factor"), original_max_len=original)
     return tuple(sorted(options.items()))
+
+
+def _yarn_options(hf: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """transformers' reading of a yarn config: a top-level ``original_max_position_embeddings``
+    wins (Phi-3 style), then the one in the rope parameters, then ``max_position_embeddings``; a
+    missing ``factor`` is ``max_position_embeddings / original``; a missing or zero beta takes its
+    default; ``mscale`` / ``mscale_all_dim`` / ``attention_factor`` are kept only when given."""
+    max_len = _required(hf, "max_position_embeddings")
+    key = "original_max_position_embeddings"
+    original = int(hf.get(key) or params.get(key) or max_len)
+    options: dict[str, Any] = {
+        "scaling": "yarn",
+        "factor": float(params.get("factor") or max_len / original),
+        "original_max_len": original,
+        "beta_fast": float(params.get("beta_fast") or 32.0),
+        "beta_slow": float(params.get("beta_slow") or 1.0),
+        "truncate": bool(params.get("truncate", True)),
+    }
+    for key in ("attention_factor", "mscale", "mscale_all_dim"):
+        if params.get(key) is not None:
+            options[key] = float(params[key])
+    return options
 
 
 def _check_dtype(dtype: str) -> None:

@@ -51,6 +51,35 @@ def test_transformers_5_spelling():
     assert "torch_dtype" not in exported_hf_config(hf, cfg, "float32")
 
 
+def test_yarn_takes_transformers_defaults_and_keeps_given_options():
+    rope = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 256, "mscale": 0.707}
+    cfg = model_config({**BASE, "rope_parameters": {**rope, "mscale_all_dim": 1.0, "beta_fast": None}})
+    assert dict(cfg.pe_options) == {
+        "base": 10000.0,
+        "scaling": "yarn",
+        "factor": 4.0,
+        "original_max_len": 256,
+        "beta_fast": 32.0,
+        "beta_slow": 1.0,
+        "truncate": True,
+        "mscale": 0.707,
+        "mscale_all_dim": 1.0,
+    }
+    old_style = {"type": "yarn", "original_max_position_embeddings": 256, "truncate": False, "attention_factor": 1.2}
+    hf = {**BASE, "rope_scaling": old_style}
+    cfg = model_config(hf)
+    options = dict(cfg.pe_options)
+    assert (options["factor"], options["truncate"], options["attention_factor"]) == (4.0, False, 1.2)  # 1024 / 256
+    assert exported_hf_config(hf, cfg, "float32")["rope_scaling"] == old_style
+
+
+def test_dynamic_measures_against_max_position_embeddings():
+    hf = {**BASE, "rope_scaling": {"type": "dynamic", "factor": 2.0}}
+    cfg = model_config(hf)
+    assert dict(cfg.pe_options) == {"base": 10000.0, "scaling": "dynamic", "factor": 2.0, "original_max_len": 1024}
+    assert exported_hf_config(hf, cfg, "float32")["rope_scaling"] == {"type": "dynamic", "factor": 2.0}
+
+
 def test_qwen2_has_qkv_bias():
     assert model_config({**BASE, "model_type": "qwen2"}).qkv_bias
 
@@ -70,8 +99,9 @@ def test_mistral_keeps_its_sliding_window_and_qwen2_warns():
     "changes, culprit",
     [
         ({"model_type": "gpt2"}, "model_type='gpt2'"),
-        ({"rope_scaling": {"rope_type": "yarn", "factor": 4.0}}, "rope_type='yarn'"),
-        ({"rope_parameters": {"rope_type": "dynamic", "factor": 2.0}}, "rope_type='dynamic'"),
+        ({"rope_scaling": {"rope_type": "longrope", "factor": 4.0}}, "rope_type='longrope'"),
+        ({"rope_parameters": {"rope_type": "dynamic-yarn", "factor": 2.0}}, "rope_type='dynamic-yarn'"),
+        ({"rope_parameters": {"rope_type": "dynamic"}}, "needs 'factor'"),
         ({"hidden_act": "gelu"}, "hidden_act='gelu'"),
         ({"attention_bias": True}, "attention_bias=True"),
         ({"model_type": "internlm2", "bias": True}, "bias=True"),

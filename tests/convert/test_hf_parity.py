@@ -1,9 +1,9 @@
 """Converted llama / mistral / qwen2 models compute what transformers computes.
 
 Tolerance: float32 logits within atol 1e-4. Both sides run the same float32 arithmetic in a
-different order (XLA vs PyTorch kernels, softmax and RMSNorm reductions), which leaves differences
-of ~1e-5 on these logits (|logit| ~ 4); a wrong weight layout, RoPE convention or head grouping
-moves them by ~1e-1 or more.
+different order (XLA vs PyTorch kernels, softmax and RMSNorm reductions, scaled RoPE frequencies),
+which leaves differences of ~1e-5 on these logits (|logit| ~ 4); a wrong weight layout, RoPE
+convention, frequency scaling or head grouping moves them by ~1e-1 or more.
 """
 
 from __future__ import annotations
@@ -49,6 +49,40 @@ def test_scaled_rope_matches_transformers(rope_scaling, tmp_path, prompt):
     model, cfg, _ = load_hf(save_hf(reference, tmp_path))
     assert dict(cfg.pe_options)["scaling"] == rope_scaling["rope_type"]
     np.testing.assert_allclose(our_logits(model, prompt), hf_logits(reference, prompt), rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize(
+    "rope_scaling, length",
+    [
+        ({"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32}, 80),
+        ({"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32, "truncate": False}, 80),
+        ({"rope_type": "dynamic", "factor": 4.0}, 80),
+        ({"rope_type": "dynamic", "factor": 4.0}, 20),
+        ({"rope_type": "linear", "factor": 4.0}, 80),
+    ],
+    ids=["yarn", "yarn-untruncated", "dynamic-long", "dynamic-short", "linear"],
+)
+def test_context_extension_matches_transformers(rope_scaling, length, tmp_path, prompt):
+    """An original context of 32 positions (max_position_embeddings for dynamic, which measures
+    against it; 128 = 4 x 32 for yarn), so an 80-token prompt runs past it and a 20-token one not."""
+    max_len = 32 if rope_scaling["rope_type"] == "dynamic" else 128
+    reference = tiny_hf_model("llama", num_hidden_layers=1, max_position_embeddings=max_len, rope_scaling=rope_scaling)
+    model, cfg, _ = load_hf(save_hf(reference, tmp_path))
+    assert dict(cfg.pe_options)["scaling"] == rope_scaling["rope_type"]
+    ids = prompt[:, :length]
+    # ATOL: both float32, in a different op order (~3e-6 seen); the scaling's absence moves logits ~2.5
+    np.testing.assert_allclose(our_logits(model, ids), hf_logits(reference, ids), rtol=0, atol=ATOL)
+
+
+def test_dynamic_rope_decodes_past_the_original_context_like_transformers(tmp_path, prompt):
+    """A 20-token prompt and 40 cached steps: the base grows at every step past position 32, and
+    cached keys keep the rotation they were written with, in transformers' generate as here."""
+    reference = tiny_hf_model(
+        "llama", num_hidden_layers=1, max_position_embeddings=32, rope_scaling={"rope_type": "dynamic", "factor": 4.0}
+    )
+    model, _, _ = load_hf(save_hf(reference, tmp_path))
+    ids = prompt[:, :20]
+    np.testing.assert_array_equal(our_greedy(model, ids, 40), hf_greedy(reference, ids, 40))
 
 
 def test_mistral_sliding_window_matches_transformers(tmp_path, prompt):

@@ -75,7 +75,7 @@ def hf_greedy(model: torch.nn.Module, ids: np.ndarray, steps: int) -> np.ndarray
             attention_mask=torch.ones_like(tokens),
             do_sample=False,
             max_new_tokens=steps,
-            min_new_tokens=steps,  # no early stop at an end-of-sequence token
+            eos_token_id=None,  # no early stop; min_new_tokens would instead forbid the EOS token
             pad_token_id=0,
         )
     return out[:, ids.shape[1] :].numpy()
