@@ -15,6 +15,8 @@ import mathpe_jax.parallel  # noqa: F401 - parameters carry logical axis names a
 from mathpe_jax.pe.alibi import ALiBi
 from mathpe_jax.pe.base import PEDims, PositionalEncoding
 from mathpe_jax.pe.diet import DIET
+from mathpe_jax.pe.fire import FIRE
+from mathpe_jax.pe.learned import LearnedAbsolute
 from mathpe_jax.pe.nope import NoPE
 from mathpe_jax.pe.rope import RoPE
 from mathpe_jax.pe.sinusoidal import Sinusoidal
@@ -27,6 +29,8 @@ REGISTRY: dict[str, type[PositionalEncoding]] = {
     "diet": DIET,
     "t5": T5RelativeBias,
     "nope": NoPE,
+    "fire": FIRE,
+    "learned": LearnedAbsolute,
 }
 
 

@@ -15,6 +15,8 @@ PE_CASES = {
     "diet-rel": (("variant", "rel"), ("max_distance", 8)),
     "t5": (("num_buckets", 8), ("max_distance", 16)),
     "nope": (),
+    "fire": (("init_threshold", 8.0),),  # L inside the tests' lengths: progressive interpolation acts
+    "learned": (),
 }
 
 
