@@ -16,6 +16,8 @@ from mathpe_jax.pe.abacus import Abacus
 from mathpe_jax.pe.alibi import ALiBi
 from mathpe_jax.pe.base import PEDims, PositionalEncoding
 from mathpe_jax.pe.diet import DIET
+from mathpe_jax.pe.fire import FIRE
+from mathpe_jax.pe.learned import LearnedAbsolute
 from mathpe_jax.pe.nope import NoPE
 from mathpe_jax.pe.rope import RoPE
 from mathpe_jax.pe.sinusoidal import Sinusoidal
@@ -29,6 +31,8 @@ REGISTRY: dict[str, type[PositionalEncoding]] = {
     "t5": T5RelativeBias,
     "nope": NoPE,
     "abacus": Abacus,
+    "fire": FIRE,
+    "learned": LearnedAbsolute,
 }
 
 

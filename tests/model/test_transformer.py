@@ -48,7 +48,7 @@ def test_decoding_with_the_cache_equals_the_full_forward(case):
     assert int(cache.index) == 16
 
 
-@pytest.mark.parametrize("case", ["rope", "alibi", "t5", "sinusoidal"])
+@pytest.mark.parametrize("case", ["rope", "alibi", "t5", "sinusoidal", "fire", "learned"])
 def test_left_padding_does_not_change_the_real_tokens(case):
     model = jit_forward(tiny_model(case))
     tokens = np.random.default_rng(2).integers(3, 32, size=(1, 9)).astype(np.int32)
