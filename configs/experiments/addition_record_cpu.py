@@ -1,27 +1,30 @@
 """Reversed addition trained on operands of 1-10 digits and tested to 20: the configuration that
-extrapolates best on one CPU, Abacus embeddings (McLeish et al. 2024).
+extrapolates best on one CPU, Abacus embeddings (McLeish et al. 2024); ``addition_record.py`` is
+the GPU size.
 
 Runnable as is (``python -m mathpe_jax.main --config=configs/experiments/addition_record_cpu.py``);
 ``--config.model.pe.name=rope`` (or ``nope``, ``fire``, ``learned``) alone gives that PE's arm of the
-same study, with the same model, data, budget and evaluation, named ``addition_record_cpu_<pe>``.
+same study, with the same model, data, budget and evaluation, named ``addition_record_cpu_<pe>``:
+each PE's options live in ``model.pe_by_name``.
 """
 
 from ml_collections import ConfigDict
 
 from configs.experiments.common import arithmetic_task, switchable_pe
 
-SWEEP = ("abacus", "rope", "nope")
+SWEEP = ("abacus", "fire", "learned", "rope", "nope")
 
 
 def get_config(pe: str = "abacus") -> ConfigDict:
     c = arithmetic_task("addition", SWEEP[0], cpu=True)
-    c.model.mlp_dim = 512
-    c.train.steps = 3000
+    c.model.width = 64
+    c.model.mlp_dim = 256
+    c.train.steps = 2000
     c.train.batch_size = 64
     c.train.warmup_steps = 100
     c.train.log_every = 100
     c.train.checkpoint_every = 500
-    c.eval.examples_per_length = 100
     switchable_pe(c, "addition_record_cpu", pe, SWEEP)
-    c.model.pe_by_name.abacus.max_offset = 20
+    c.model.pe_by_name.abacus.max_offset = 20  # places up to 31 trained; a 20-digit sum reaches 21
+    c.model.pe_by_name.fire.init_threshold = 32.0  # L near the training sequences (up to 36 tokens)
     return c
