@@ -62,17 +62,22 @@ class StepMemory:
         return self.args + self.temp + self.output - self.alias
 
 
+#: The plan compiles shapes only, and which token ids are digits (for PEs reading digit places)
+#: changes no shape: one id stands in for the tokenizer's digits, which the plan never loads.
+SHAPE_ONLY_DIGITS = (0,)
+
+
 def model_config(config: ConfigDict, hf_config: Mapping[str, Any] | None, vocab_size: int) -> ModelConfig:
     """The run's ``ModelConfig``: from the checkpoint's config.json (then the run's PE and runtime
     choices) or from ``config.model``."""
     m = config.model
     if hf_config is None:
-        return ModelConfig.from_config(m.to_dict(), vocab_size)
+        return ModelConfig.from_config(m.to_dict(), vocab_size, SHAPE_ONLY_DIGITS)
     from mathpe_jax.convert.hf_config import model_config as from_hf
 
     cfg = from_hf(hf_config, dtype=m.dtype)
     return cfg.replace(remat=m.remat, attention_impl=m.attention_impl, scan_layers=m.scan_layers,
-                       param_dtype=build.checkpoint_param_dtype(config))
+                       param_dtype=build.checkpoint_param_dtype(config), digit_ids=SHAPE_ONLY_DIGITS)
 
 
 def abstract_model(config: ConfigDict, cfg: ModelConfig) -> Decoder:

@@ -75,11 +75,11 @@ def test_the_plan_agrees_with_the_measured_peak_of_the_step():
     assert 1 / 1.5 <= figures["planned"] / figures["measured"] <= 1.5, figures
 
 
-def plan_tool(*args: str) -> subprocess.CompletedProcess:
+def plan_tool(*args: str, config: str = "configs/t5.py") -> subprocess.CompletedProcess:
     small = ["--config.model.width=64", "--config.model.num_layers=2", "--config.model.mlp_dim=128",
              "--config.task.max_len=128", "--config.model.max_len=128", "--config.train.batch_size=16",
              "--config.eval.batch_size=8", "--config.eval.max_new_tokens=16"]
-    return subprocess.run([sys.executable, "tools/plan_memory.py", "--config=configs/t5.py", *small, *args],
+    return subprocess.run([sys.executable, "tools/plan_memory.py", f"--config={config}", *small, *args],
                           cwd=REPO_ROOT, env={**os.environ, "JAX_PLATFORMS": "cpu"}, capture_output=True, text=True,
                           timeout=600)
 
@@ -108,3 +108,9 @@ def test_plan_memory_prints_a_table_and_names_a_missing_checkpoint():
     missing = plan_tool("--config.init.hf_dir=no-such-org/no-such-model", "--config.task.name=gsm8k")
     assert missing.returncode == 2
     assert missing.stderr.strip().splitlines()[-1].startswith("error: config.init.hf_dir='no-such-org/no-such-model'")
+
+
+def test_plan_memory_compiles_a_pe_that_reads_digit_places():
+    done = plan_tool("--json", config="configs/abacus.py")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["pe"] == "abacus"

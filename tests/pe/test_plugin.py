@@ -36,9 +36,13 @@ def greedy_without_cache(model, prompts: list[list[int]], eos_id: int, pad_id: i
     return [g[: g.index(eos_id) + 1] if eos_id in g else g for g in generated]
 
 
-@pytest.mark.parametrize("name", ["fire", "learned", "abacus"])
-def test_a_pe_chosen_by_its_config_trains_and_decodes_with_the_cache_as_without(name, tmp_path):
-    config = tiny_config(name, **{"train.steps": 3, "train.log_every": 3, "train.checkpoint_every": 3})
+@pytest.mark.parametrize(
+    "name, positions", [("fire", "sequential"), ("learned", "sequential"), ("abacus", "sequential"), ("fire", "randomized")]
+)
+def test_a_pe_chosen_by_its_config_trains_and_decodes_with_the_cache_as_without(name, positions, tmp_path):
+    config = tiny_config(
+        name, **{"train.steps": 3, "train.log_every": 3, "train.checkpoint_every": 3, "train.positions": positions}
+    )
     tokenizer = build.build_tokenizer(config, tmp_path)
     mesh = mesh_from_config(config.mesh)
     model = build.build_model(config, tokenizer, mesh)
