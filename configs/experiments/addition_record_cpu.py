@@ -10,20 +10,14 @@ each PE's options live in ``model.pe_by_name``.
 
 from ml_collections import ConfigDict
 
-from configs.experiments.common import arithmetic_task, switchable_pe
+from configs.experiments.common import arithmetic_task, small_arithmetic_model, switchable_pe
 
 SWEEP = ("abacus", "fire", "learned", "rope", "nope")
 
 
 def get_config(pe: str = "abacus") -> ConfigDict:
     c = arithmetic_task("addition", SWEEP[0], cpu=True)
-    c.model.width = 64
-    c.model.mlp_dim = 256
-    c.train.steps = 2000
-    c.train.batch_size = 64
-    c.train.warmup_steps = 100
-    c.train.log_every = 100
-    c.train.checkpoint_every = 500
+    small_arithmetic_model(c)
     switchable_pe(c, "addition_record_cpu", pe, SWEEP)
     c.model.pe_by_name.abacus.max_offset = 20  # places up to 31 trained; a 20-digit sum reaches 21
     c.model.pe_by_name.fire.init_threshold = 32.0  # L near the training sequences (up to 36 tokens)

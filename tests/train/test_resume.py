@@ -110,3 +110,34 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, unin
     assert (run / "checkpoints_corrupt" / str(STEPS)).is_dir()
     assert f"resumed from checkpoint step {STEPS - 10}" in again.stderr
     assert_same_run(run, uninterrupted)
+
+
+def test_a_pe_that_draws_in_training_resumes_with_its_stream(tmp_path):
+    """Abacus draws a random offset every step from a stream the training state carries: a run
+    resumed from its step-3 checkpoint ends at step 6 with the parameters it had without the stop."""
+    import shutil
+
+    import jax
+
+    from mathpe_jax import build
+    from mathpe_jax.parallel.mesh import mesh_from_config
+    from mathpe_jax.train.trainer import train
+    from tests.helpers_run import tiny_config
+
+    config = tiny_config("abacus", **{"train.steps": 6, "train.checkpoint_every": 3, "train.log_every": 3,
+                                      "train.warmup_steps": 1})
+
+    def run(workdir: Path):
+        tokenizer = build.build_tokenizer(config, workdir)
+        mesh = mesh_from_config(config.mesh)
+        model = build.build_model(config, tokenizer, mesh)
+        with jax.set_mesh(mesh):
+            train(model, build.batch_fn(config, tokenizer), dict(config.train), workdir, mesh)
+        return final_params(workdir, 6)
+
+    straight = run(tmp_path / "straight")
+    shutil.copytree(tmp_path / "straight", tmp_path / "resumed")
+    shutil.rmtree(tmp_path / "resumed" / "checkpoints" / "6")
+    resumed = run(tmp_path / "resumed")
+    for x, y in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed), strict=True):
+        np.testing.assert_array_equal(x, y)
