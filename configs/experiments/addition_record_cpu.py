@@ -19,6 +19,6 @@ def get_config(pe: str = "abacus") -> ConfigDict:
     c = arithmetic_task("addition", SWEEP[0], cpu=True)
     small_arithmetic_model(c)
     switchable_pe(c, "addition_record_cpu", pe, SWEEP)
-    c.model.pe_by_name.abacus.max_offset = 20  # places up to 31 trained; a 20-digit sum reaches 21
+    c.model.pe_by_name.abacus.max_offset = 10  # places up to 21 trained: a 20-digit sum has 21 digits
     c.model.pe_by_name.fire.init_threshold = 32.0  # L near the training sequences (up to 36 tokens)
     return c
