@@ -1,11 +1,13 @@
-"""Reversed addition trained on operands of 1-10 digits and tested to 20: the configuration that
-extrapolates best on one CPU, Abacus embeddings (McLeish et al. 2024); ``addition_record.py`` is
-the GPU size.
+"""Reversed addition trained on operands of 1-10 digits and tested to 20, with Abacus embeddings
+(McLeish et al. 2024): the best CPU configuration found so far; ``addition_record.py`` is the GPU size.
 
 Runnable as is (``python -m mathpe_jax.main --config=configs/experiments/addition_record_cpu.py``);
 ``--config.model.pe.name=rope`` (or ``nope``, ``fire``, ``learned``) alone gives that PE's arm of the
 same study, with the same model, data, budget and evaluation, named ``addition_record_cpu_<pe>``:
 each PE's options live in ``model.pe_by_name``.
+
+Measured (one seed, 100 problems per length): exact match 1.0 on 1-11 digits, 0.86 at 12, 0.29 at
+13 and 0.02 at 20. Offsets up to 20 with 2000 steps learned nothing (0.04 overall).
 """
 
 from ml_collections import ConfigDict

@@ -49,10 +49,12 @@ def switchable_pe(config: ConfigDict, preset: str, pe: str, pes: tuple[str, ...]
 
 def small_arithmetic_model(config: ConfigDict) -> None:
     """The CPU model and budget of the record-seeking addition presets: narrower than the base model
-    (width 64, faster per step on a laptop core) and trained longer, on batches of 64."""
+    (width 64, faster per step on a laptop core) and trained longer, on batches of 64. With Abacus
+    the loss on 1-10 digits stays near 1.8 nats for ~600 steps and falls below 0.05 only after
+    ~1700 (one seed), hence 4000 steps (about 15 minutes on a free 2-core CPU)."""
     config.model.width = 64
     config.model.mlp_dim = 256
-    config.train.steps = 2000
+    config.train.steps = 4000
     config.train.batch_size = 64
     config.train.warmup_steps = 100
     config.train.checkpoint_every = 500
