@@ -113,7 +113,9 @@ def adapt_model(config: ConfigDict, model: Decoder, mesh: jax.sharding.Mesh | No
     if adapters is not None:
         # Adapters draw from a stream of their own: nnx.Rngs(config.seed) would hand them the keys
         # that the embedding and the first projections were drawn with.
-        lora_rngs = nnx.Rngs(params=jax.random.fold_in(jax.random.key(config.seed), LORA_STREAM))
+        # ``lora.dropout`` draws from a stream of its own as well, a function of the seed.
+        key = jax.random.fold_in(jax.random.key(config.seed), LORA_STREAM)
+        lora_rngs = nnx.Rngs(params=key, dropout=jax.random.fold_in(key, 1))
         lora.apply_lora(model, adapters, rngs=lora_rngs)
     m = config.model
     model.configure(remat=m.remat, attention_impl=m.attention_impl, scan_layers=m.scan_layers)
