@@ -27,6 +27,9 @@ class EvalSpec:
     max_new_tokens: int = 256
     seed: int = 0
     template: str | None = None
+    # Training drew positions from 0..trained_positions-1 (randomized positions), whatever its
+    # sequence lengths; 0 when training numbered its tokens 0, 1, 2, ...
+    trained_positions: int = 0
 
     @classmethod
     def from_config(cls, config: ConfigDict) -> EvalSpec:
@@ -40,6 +43,7 @@ class EvalSpec:
             batch_size=e.batch_size,
             max_new_tokens=e.max_new_tokens,
             seed=config.seed,
+            trained_positions=config.model.max_len if config.train.get("positions") == "randomized" else 0,
         )
 
     @property

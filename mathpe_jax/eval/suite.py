@@ -158,21 +158,26 @@ def _evaluate_synthetic(model: Decoder, tokenizer: Tokenizer, spec: EvalSpec, ou
         model, tokenizer, out_dir, sequences[:split], predictions, generation.timing,
         first_key_is_bos=_starts_with_bos(tokenizer, prompts), reasoning=task.step_answers,
     )
-    result["positions"] = _position_coverage(model, tokenizer, task, examples[:split], prompts[:split])
+    result["positions"] = _position_coverage(model, tokenizer, task, examples[:split], prompts[:split],
+                                             spec.trained_positions)
     _log_headline(task.name, result)
     return result
 
 
-def _position_coverage(model: Decoder, tokenizer: Tokenizer, task: SyntheticTask, examples, prompts) -> dict[str, Any]:
+def _position_coverage(
+    model: Decoder, tokenizer: Tokenizer, task: SyntheticTask, examples, prompts, trained_positions: int = 0
+) -> dict[str, Any]:
     """How far training reached into the PE, against how far evaluation goes: ``trained`` and
     ``evaluated`` are the longest full sequences (prompt, answer, EOS) in tokens of the training
     lengths and of all evaluated lengths, measured on the test sets (the training distribution at
     the longest training length produces sequences as long), and the PE's own ``coverage`` names
-    what lies between."""
+    what lies between. Randomized training positions reach ``trained_positions`` whatever the
+    sequence lengths: training then counts as that long."""
     sizes = [(e.length, len(p) + len(tokenizer.encode(task.target(e))) + 1) for (_, e, _), p in zip(examples, prompts)]
     if not sizes:
         return {}
     trained = max((n for length, n in sizes if length <= task.train_lengths[1]), default=0)
+    trained = max(trained, trained_positions)
     evaluated = max(n for _, n in sizes)
     return {"trained": trained, "evaluated": evaluated, **model.pe.coverage(trained, evaluated)}
 

@@ -151,3 +151,17 @@ def test_math_evaluation_has_no_robustness(tmp_path, data_dir, hf_tokenizer) -> 
     _check_common(metrics, predictions, tmp_path)
     assert "robustness" not in metrics and not (tmp_path / "robustness_predictions.jsonl").exists()
     assert predictions[0]["gold"] == "\\left( 3, \\frac{\\pi}{2} \\right)"
+
+
+def test_randomized_training_positions_count_as_reaching_their_range(tmp_path) -> None:
+    """With randomized positions training saw position values up to model.max_len - 1, however
+    short its sequences: the coverage report measures training by that range."""
+    config = tiny_config("learned", **{"train.positions": "randomized", "eval.examples_per_length": 2})
+    spec = EvalSpec.from_config(config)
+    assert spec.trained_positions == config.model.max_len
+    assert EvalSpec.from_config(tiny_config("learned")).trained_positions == 0
+    model = Decoder(ModelConfig.from_config(config.model.to_dict(), 32), rngs=nnx.Rngs(0))
+    from mathpe_jax.data.tokenizer import CharTokenizer
+
+    positions = evaluate(model, CharTokenizer(), spec, tmp_path)["positions"]
+    assert positions["trained"] == config.model.max_len and positions["untrained"] == []
