@@ -20,6 +20,8 @@ ROPE_TYPES = ("default", "linear", "llama3", "yarn", "dynamic")
 DTYPE_KEYS = ("dtype", "torch_dtype")  # transformers 5.x, 4.x
 # Fields a Hugging Face config cannot express; they never make a model unexportable.
 RUNTIME_FIELDS = ("dtype", "param_dtype", "attention_impl", "remat", "scan_layers")
+# Fields that the tokenizer decides, not the weights: the exported tokenizer carries them.
+TOKENIZER_FIELDS = ("digit_ids",)
 ARCHITECTURE_CLASSES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "mistral": "MistralForCausalLM"}
 
 
@@ -199,7 +201,7 @@ def exported_hf_config(template: Mapping[str, Any], cfg: ModelConfig, dtype: str
     described = _config_fields(template, cfg.param_dtype)
     cfg = cfg.replace(pe_options=_without_defaults(cfg.pe_options))
     for field in ModelConfig.__dataclass_fields__:
-        if field not in RUNTIME_FIELDS and getattr(cfg, field) != getattr(described, field):
+        if field not in RUNTIME_FIELDS + TOKENIZER_FIELDS and getattr(cfg, field) != getattr(described, field):
             raise ConversionError(
                 f"model.{field}={getattr(cfg, field)!r} differs from the Hugging Face config's "
                 f"{getattr(described, field)!r}; a {template['model_type']} checkpoint cannot express it"
