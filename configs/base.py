@@ -52,10 +52,13 @@ def get_config() -> ConfigDict:
     # addition/multiplication: how numbers are written (mathpe_jax/data/tasks/formats.py). Index
     # hints put a letter naming its place before every digit (Zhou et al. 2024), zero padding
     # writes operands to equal widths and answers to their largest, and random spaces put a space
-    # in each gap of a training prompt with this probability (Shen et al. 2023; tests never).
+    # in each gap of a training prompt with this probability (Shen et al. 2023; tests never);
+    # spaces_around_numbers puts 0..N spaces before and after each number of a training prompt
+    # (never inside one, so Abacus's places stay), moving later tokens to longer problems' positions.
     c.task.index_hints = False
     c.task.zero_pad = False
     c.task.random_spaces = 0.0
+    c.task.spaces_around_numbers = 0
     c.task.bos = True
     # Text datasets (task.name "gsm8k" or "math") only:
     c.task.source = ""  # directory holding <name>/<split>.jsonl, or a hub id; "" = ../shared/data

@@ -5,7 +5,7 @@ asks which PE makes use of them."""
 
 from ml_collections import ConfigDict
 
-from configs.experiments.common import arithmetic_task, small_arithmetic_model, switchable_pe
+from configs.experiments.common import arithmetic_task, record_arithmetic_model, switchable_pe
 
 SWEEP = ("fire", "rope", "nope", "alibi", "learned")
 
@@ -15,7 +15,7 @@ def get_config(pe: str = "fire") -> ConfigDict:
     c.task.index_hints = True
     c.train.positions = "randomized"
     c.model.max_len = 256  # the range positions are drawn from; hinted 20-digit sums take 126 tokens
-    small_arithmetic_model(c)
+    record_arithmetic_model(c)
     switchable_pe(c, "addition_hints_cpu", pe, SWEEP)
     c.model.pe_by_name.fire.init_threshold = 64.0
     return c

@@ -47,13 +47,13 @@ def switchable_pe(config: ConfigDict, preset: str, pe: str, pes: tuple[str, ...]
     return config
 
 
-def small_arithmetic_model(config: ConfigDict) -> None:
-    """The CPU model and budget of the record-seeking addition presets: narrower than the base model
-    (width 64, faster per step on a laptop core) and trained longer, on batches of 64. With Abacus
-    the loss on 1-10 digits stays near 1.8 nats for ~600 steps and falls below 0.05 only after
-    ~1700 (one seed), hence 4000 steps (about 15 minutes on a free 2-core CPU)."""
-    config.model.width = 64
-    config.model.mlp_dim = 256
+def record_arithmetic_model(config: ConfigDict) -> None:
+    """The CPU model and budget of the record-seeking addition presets: the base model with an MLP
+    of 512, trained longer (4000 steps of 64). On 1-10 digit addition with Abacus (offsets per
+    sequence, one seed) width 128 scored 0.81 exact match at 20 digits where width 64 scored 0.23,
+    at about twice the time per step (some 25 minutes on one core of a busy 2-core CPU)."""
+    config.model.width = 128
+    config.model.mlp_dim = 512
     config.train.steps = 4000
     config.train.batch_size = 64
     config.train.warmup_steps = 100

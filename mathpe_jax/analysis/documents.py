@@ -60,7 +60,8 @@ def _lengths_text(lengths: Any) -> str:
 def _format_text(s: dict[str, Any]) -> str:
     """How the study's numbers were written, where not plainly (tasks/formats.py)."""
     notes = [("unequal operands", s.get("unequal_operands")), ("index hints", s.get("index_hints")),
-             ("zero-padded", s.get("zero_pad")), (f"random spaces in training ({s.get('random_spaces')})", s.get("random_spaces"))]
+             ("zero-padded", s.get("zero_pad")), (f"random spaces in training ({s.get('random_spaces')})", s.get("random_spaces")),
+             (f"up to {s.get('spaces_around_numbers')} spaces around each number in training", s.get("spaces_around_numbers"))]
     return "".join(f", {note}" for note, on in notes if on)
 
 

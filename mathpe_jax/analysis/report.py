@@ -96,7 +96,7 @@ def _config_digest(run: Run) -> dict[str, Any]:
         "test_lengths": task.get("test_lengths"),
         "reverse": task.get("reverse"),
         "unequal_operands": task.get("unequal_operands"),
-        **{key: task.get(key) for key in ("index_hints", "zero_pad", "random_spaces")},
+        **{key: task.get(key) for key in ("index_hints", "zero_pad", "random_spaces", "spaces_around_numbers")},
         "model": {k: model.get(k) for k in ("width", "num_layers", "num_heads", "num_kv_heads", "mlp_dim", "max_len")},
         "train": {k: train.get(k) for k in ("steps", "batch_size", "learning_rate", "warmup_steps")},
         "init": (c.get("init") or {}).get("hf_dir") or None,

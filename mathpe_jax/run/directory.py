@@ -44,6 +44,7 @@ ADDED_KEYS: dict[str, Any] = {
     "task.index_hints": False,
     "task.zero_pad": False,
     "task.random_spaces": 0.0,
+    "task.spaces_around_numbers": 0,
 }
 
 # Locks this process holds, by lock file: held until released or the process ends.

@@ -41,9 +41,28 @@ def test_training_shifts_every_digit_by_one_offset_per_batch_and_evaluation_by_n
     assert len(offsets) > 1  # the stream advances: each call draws again
 
 
+def test_offsets_per_example_shift_each_sequence_by_its_own_draw():
+    pe = make_pe("abacus", max_offset=50, width=32, max_len=16, offset_per="example")
+    table = np.asarray(pe.table[...])
+    pe.deterministic = False
+    index = np.tile(INDEX, (4, 1))  # 8 sequences
+    x = np.zeros((8, 10, 32), np.float32)
+    out = np.asarray(pe.embed(jnp.asarray(x), positions(8, 10), digit_index=jnp.asarray(index)))
+    rows = np.argmin(((out[..., None, :] - table[None, None]) ** 2).sum(-1), axis=-1)
+    assert np.all(rows[index == 0] == 0)
+    shifts = []
+    for row, idx in zip(rows, index):
+        shift = set((row[idx > 0] - idx[idx > 0]).tolist())
+        assert len(shift) == 1 and 0 <= min(shift) <= 50  # one k within a sequence
+        shifts.append(shift.pop())
+    assert len(set(shifts)) > 1  # different sequences, different offsets
+
+
 def test_bad_offset_names_the_option():
     with pytest.raises(ValueError, match="model.pe.max_offset must be >= 0, got -1"):
         make_pe("abacus", max_offset=-1)
+    with pytest.raises(ValueError, match="model.pe.offset_per must be one of batch, example, got 'token'"):
+        make_pe("abacus", offset_per="token")
 
 
 def test_coverage_names_places_training_cannot_reach():

@@ -13,11 +13,16 @@ the same sums as one without it:
 * random spaces (Shen et al. 2023, "Positional Description Matters for Transformers Arithmetic"):
   training prompts get a space in each gap between two characters with some probability, so the
   model cannot rely on absolute positions. Training only: test sets stay without spaces.
+* spaces around numbers: training prompts get a random run of spaces before and after each number,
+  never inside one, so a number keeps its digits together (and Abacus its places) while every
+  token after it moves; short problems then fill the token positions that long test problems
+  reach. Training only, as random spaces.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import string
 from collections.abc import Mapping
 from typing import Any
@@ -27,6 +32,8 @@ import numpy as np
 #: The hint of place ``k`` (the digit of ``10**k``): lowercase then uppercase letters, 52 places.
 HINTS = string.ascii_lowercase + string.ascii_uppercase
 _NO_HINTS = str.maketrans("", "", HINTS)
+#: One character that is not part of a number (digits and hint letters are): a sign or a space.
+_SIGN = re.compile(r"([^0-9A-Za-z])")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,3 +77,19 @@ def with_spaces(text: str, rng: np.random.Generator, probability: float) -> str:
     a function of (seed, step)."""
     gaps = rng.random(len(text) - 1) < probability
     return text[:1] + "".join(" " * bool(gap) + ch for gap, ch in zip(gaps, text[1:], strict=True))
+
+
+def with_spaces_around_numbers(text: str, rng: np.random.Generator, most: int) -> str:
+    """``text`` with ``0..most`` spaces (each count drawn from ``rng``) in every gap that touches a
+    sign, and before the first and after the last character: ``12+345=`` has five such gaps. The
+    digits of a number stay adjacent."""
+    pieces = [piece for piece in _SIGN.split(text) if piece]  # numbers and single signs, in order
+    counts = rng.integers(0, most + 1, size=len(pieces) + 1)
+    return "".join(" " * int(n) + piece for n, piece in zip(counts, pieces)) + " " * int(counts[-1])
+
+
+def gaps_around_numbers(text_length: int, spaced: bool) -> int:
+    """The most gaps :func:`with_spaces_around_numbers` fills in a two-operand prompt of
+    ``text_length`` characters: five (``a+b=``), or one per character and one more when random
+    spaces may already have split it into single characters."""
+    return text_length + 1 if spaced else 5

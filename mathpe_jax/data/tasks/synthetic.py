@@ -47,7 +47,7 @@ import numpy as np
 
 from mathpe_jax.data.tasks.base import Task, config_error
 from mathpe_jax.data.tasks.buckets import length_group
-from mathpe_jax.data.tasks.formats import HINTS, PLAIN, NumberFormat, with_spaces
+from mathpe_jax.data.tasks.formats import HINTS, PLAIN, NumberFormat, gaps_around_numbers, with_spaces, with_spaces_around_numbers
 from mathpe_jax.data.tokenizer import SYNTHETIC_ALPHABET
 from mathpe_jax.grading.extraction import extract_answer
 from mathpe_jax.grading.prediction import Completion, Prediction, audit_fields
@@ -124,9 +124,10 @@ class SyntheticTask(Task):
         """An upper bound on ``len(prompt + answer)`` in characters at ``length``."""
 
     @classmethod
-    def longest_as_configured(cls, task_cfg: Mapping[str, Any], length: int) -> int:
-        """``longest`` as ``task_cfg`` writes the task; a task without writing options: ``longest``."""
-        del task_cfg
+    def longest_as_configured(cls, task_cfg: Mapping[str, Any], length: int, training: bool = False) -> int:
+        """``longest`` as ``task_cfg`` writes the task, in training (``training``) or in tests;
+        a task without writing options: ``longest``."""
+        del task_cfg, training
         return cls.longest(length)
 
     @property
@@ -162,12 +163,14 @@ class SyntheticTask(Task):
         if inside:
             raise config_error("test_lengths", test, f"length {inside[0]} is not beyond task.train_lengths={train}; "
                                "test lengths measure generalization past the training range")
-        longest = max((*test, train[1]))
-        cls._check_writable(task_cfg, longest)
-        tokens = cls.longest_as_configured(task_cfg, longest) + 1 + bool(task_cfg.get("bos", True))  # + EOS (+ BOS)
-        if model_max_len is not None and tokens > model_max_len:
-            raise config_error("test_lengths", test, f"{cls.name} at length {longest} takes up to {tokens} "
-                               f"tokens (BOS, prompt, answer, EOS), more than model.max_len={model_max_len}")
+        cls._check_writable(task_cfg, max((*test, train[1])))
+        extra = 1 + bool(task_cfg.get("bos", True))  # EOS (and BOS)
+        for key, lengths, length, training in (("train_lengths", train, train[1], True), ("test_lengths", test, max(test), False)):
+            tokens = cls.longest_as_configured(task_cfg, length, training) + extra
+            if model_max_len is not None and tokens > model_max_len:
+                raise config_error(key, lengths, f"{cls.name} at length {length} takes up to {tokens} tokens "
+                                   f"(BOS, prompt{' with training spaces' * training}, answer, EOS), more than "
+                                   f"model.max_len={model_max_len}")
 
     @classmethod
     def _check_writable(cls, task_cfg: Mapping[str, Any], length: int) -> None:
@@ -188,6 +191,10 @@ class SyntheticTask(Task):
         if isinstance(spaces, bool) or not isinstance(spaces, int | float) or not 0 <= spaces < 1:
             raise config_error("random_spaces", spaces, "must be a probability in [0, 1)")
         cls._refuse_without_operands("random_spaces", spaces)
+        around = task_cfg.get("spaces_around_numbers", 0)
+        if isinstance(around, bool) or not isinstance(around, int) or around < 0:
+            raise config_error("spaces_around_numbers", around, "must be a whole number of spaces >= 0")
+        cls._refuse_without_operands("spaces_around_numbers", around)
 
     @classmethod
     def _refuse_without_operands(cls, key: str, value: Any) -> None:
@@ -320,9 +327,9 @@ class OperandTask(SyntheticTask):
     their scores compare with runs trained on equal lengths. A problem's length is its longer
     operand's digit count.
 
-    ``task.index_hints``, ``task.zero_pad`` and ``task.random_spaces`` change how problems are
-    written (``tasks/formats.py``), never which are drawn: hints and padding apply to every
-    example, spaces to training prompts alone.
+    ``task.index_hints``, ``task.zero_pad``, ``task.random_spaces`` and
+    ``task.spaces_around_numbers`` change how problems are written (``tasks/formats.py``), never
+    which are drawn: hints and padding apply to every example, spaces to training prompts alone.
     """
 
     reversible = True
@@ -335,6 +342,7 @@ class OperandTask(SyntheticTask):
         self.unequal_operands = bool(task_cfg.get("unequal_operands", False))
         self.form = NumberFormat.from_config(task_cfg)
         self.random_spaces = float(task_cfg.get("random_spaces", 0.0))
+        self.spaces_around_numbers = int(task_cfg.get("spaces_around_numbers", 0))
 
     @staticmethod
     @abc.abstractmethod
@@ -365,14 +373,20 @@ class OperandTask(SyntheticTask):
         return cls.longest_as_configured({}, length)
 
     @classmethod
-    def longest_as_configured(cls, task_cfg: Mapping[str, Any], length: int) -> int:
+    def longest_as_configured(cls, task_cfg: Mapping[str, Any], length: int, training: bool = False) -> int:
         """Two operands of ``length`` digits, the operator, ``=`` and the longest answer, each
         digit after its hint with ``task.index_hints`` (padding reaches these widths and no
-        further); with ``task.random_spaces``, a space in every gap of the prompt, the worst case."""
+        further); in training, with ``task.random_spaces``, a space in every gap of the prompt,
+        and with ``task.spaces_around_numbers``, the most spaces in every gap they fill: the
+        worst case."""
         form = NumberFormat.from_config(task_cfg)
         prompt = form.chars(2 * length) + 2
-        spaces = prompt - 1 if task_cfg.get("random_spaces", 0.0) else 0
-        return prompt + spaces + form.chars(cls.answer_digits(length))
+        if not training:
+            return prompt + form.chars(cls.answer_digits(length))
+        spaced = bool(task_cfg.get("random_spaces", 0.0))
+        prompt += prompt - 1 if spaced else 0
+        prompt += task_cfg.get("spaces_around_numbers", 0) * gaps_around_numbers(prompt, spaced)
+        return prompt + form.chars(cls.answer_digits(length))
 
     @property
     def alphabet(self) -> str:
@@ -401,17 +415,21 @@ class OperandTask(SyntheticTask):
 
     def _training_batch(self, rng: np.random.Generator, batch: int) -> list[Example]:
         """With ``unequal_operands``, both operand lengths drawn independently from the training
-        range; otherwise as every synthetic task. With ``random_spaces``, spaces then drawn into
-        each prompt from the same generator, so a batch stays a function of (seed, step)."""
+        range; otherwise as every synthetic task. With ``random_spaces`` and
+        ``spaces_around_numbers``, spaces then drawn into each prompt from the same generator, so
+        a batch stays a function of (seed, step)."""
         if self.unequal_operands:
             lo, hi = self.train_lengths
             lengths = rng.integers(lo, hi + 1, size=(batch, 2))
             examples = [self.pair(rng, int(a), int(b), self.reverse, self.form) for a, b in lengths]
         else:
             examples = super()._training_batch(rng, batch)
-        if not self.random_spaces:
-            return examples
-        return [dataclasses.replace(e, prompt=with_spaces(e.prompt, rng, self.random_spaces)) for e in examples]
+        if self.random_spaces:
+            examples = [dataclasses.replace(e, prompt=with_spaces(e.prompt, rng, self.random_spaces)) for e in examples]
+        if self.spaces_around_numbers:
+            examples = [dataclasses.replace(e, prompt=with_spaces_around_numbers(e.prompt, rng, self.spaces_around_numbers))
+                        for e in examples]
+        return examples
 
     def grid_pairs(self) -> list[tuple[int, int]]:
         """Every (first, second) pair of evaluated lengths, when training mixes operand lengths."""

@@ -1,5 +1,5 @@
-"""How the two-operand tasks write numbers: index hints, zero padding, random spaces in training,
-their grading, their tokenizer, their config checks."""
+"""How the two-operand tasks write numbers: index hints, zero padding, random spaces and spaces
+around numbers in training, their grading, their tokenizer, their config checks."""
 
 from __future__ import annotations
 
@@ -102,10 +102,12 @@ def test_zero_padding_widths(name, reverse, unequal) -> None:
         assert read(e.answer) == task.apply(read(a), read(b))
 
 
-def test_random_spaces_only_in_training_prompts() -> None:
-    task = _task(random_spaces=0.3, unequal_operands=True)
+@pytest.mark.parametrize("spaces", [{"random_spaces": 0.3}, {"spaces_around_numbers": 3},
+                                    {"random_spaces": 0.3, "spaces_around_numbers": 3}])
+def test_spaces_only_in_training_prompts(spaces) -> None:
+    task = _task(unequal_operands=True, **spaces)
     batch = task.train_examples(256, 7)
-    assert batch == _task(random_spaces=0.3, unequal_operands=True).train_examples(256, 7)  # (seed, step)
+    assert batch == _task(unequal_operands=True, **spaces).train_examples(256, 7)  # (seed, step)
     assert batch != task.train_examples(256, 8)
     assert any(" " in e.prompt for e in batch)
     assert not any(" " in e.answer for e in batch)
@@ -115,6 +117,20 @@ def test_random_spaces_only_in_training_prompts() -> None:
     tests = task.test_examples(5, 64) + task.test_examples(2, 64) + task.grid_examples(2, 5, 16)
     assert not any(" " in e.prompt + e.answer for e in tests)
     assert task.test_examples(5, 64) == _task(unequal_operands=True).test_examples(5, 64)
+
+
+def test_spaces_around_numbers_keep_each_number_whole_and_fill_every_gap() -> None:
+    task = _task(spaces_around_numbers=3, unequal_operands=True, index_hints=True)
+    plain = _task(unequal_operands=True, index_hints=True).train_examples(512, 3)
+    counts = []
+    for e, p in zip(task.train_examples(512, 3), plain, strict=True):
+        gaps = re.fullmatch(r"( *)([a-zA-Z0-9]+)( *)\+( *)([a-zA-Z0-9]+)( *)=( *)", e.prompt)
+        assert gaps, e.prompt  # spaces only before, between and after the numbers and signs
+        a, b = p.prompt[:-1].split("+")
+        assert (gaps[2], gaps[5]) == (a, b)  # each number whole, hints and digits together
+        counts += [len(gaps[k]) for k in (1, 3, 4, 6, 7)]
+    frequencies = np.bincount(counts, minlength=4) / len(counts)
+    np.testing.assert_allclose(frequencies, 0.25, atol=0.03)  # 0..3 spaces per gap, uniform
 
 
 def test_random_spaces_rate() -> None:
@@ -132,15 +148,17 @@ def test_random_spaces_rate() -> None:
 @pytest.mark.parametrize("name", ["addition", "multiplication"])
 def test_longest_bounds_every_format_and_is_reached(name) -> None:
     cls = task_class(name)
-    options = [{"index_hints": h, "zero_pad": z, "random_spaces": s} for h, z, s in
-               itertools.product((False, True), (False, True), (0.0, 0.999))]
+    options = [{"index_hints": h, "zero_pad": z, "random_spaces": s, "spaces_around_numbers": n}
+               for h, z, s, n in itertools.product((False, True), (False, True), (0.0, 0.999), (0, 2))]
     for cfg in options:
         task = _task(name, unequal_operands=True, **cfg)
-        bound = cls.longest_as_configured(cfg, 3)
+        bound = cls.longest_as_configured(cfg, 3, training=True)
         seen = max(len(e.prompt + e.answer) for step in range(4) for e in task.train_examples(64, step))
         assert seen <= bound
-        if cfg["zero_pad"] and cfg["random_spaces"]:  # every width is the widest, nearly every gap spaced
-            assert seen == bound
+        if cfg["zero_pad"] and cfg["random_spaces"] and not cfg["spaces_around_numbers"]:
+            assert seen == bound  # every width is the widest, nearly every gap spaced
+        unspaced = {**cfg, "random_spaces": 0.0, "spaces_around_numbers": 0}
+        assert cls.longest_as_configured(cfg, 3) == cls.longest_as_configured(unspaced, 3, training=True)
     assert cls.longest(3) == cls.longest_as_configured({}, 3)
     assert Addition.longest(3) == 12 and Multiplication.longest(3) == 14  # as before the options
 
@@ -232,6 +250,11 @@ def test_a_saved_hinted_run_rebuilds_its_tokenizer(tmp_path) -> None:
     ({"task.name": "copy", "task.index_hints": True}, r"config\.task\.index_hints=True: copy has no two operands"),
     ({"task.name": "reverse", "task.zero_pad": True}, r"config\.task\.zero_pad=True: reverse has no two operands"),
     ({"task.name": "copy", "task.random_spaces": 0.1}, r"config\.task\.random_spaces=0\.1: copy has no two operands"),
+    ({"task.spaces_around_numbers": -1}, r"config\.task\.spaces_around_numbers=-1: must be a whole number of spaces >= 0"),
+    ({"task.name": "reverse", "task.spaces_around_numbers": 2},
+     r"config\.task\.spaces_around_numbers=2: reverse has no two operands"),
+    ({"task.spaces_around_numbers": 11},  # training prompts of 2 digits: 6 + 5 x 11 spaces, answer 3, BOS, EOS
+     r"config\.task\.train_lengths=\(1, 2\): addition at length 2 takes up to 66 tokens \(BOS, prompt with training spaces"),
     ({"task.index_hints": True, "task.test_lengths": (52,), "model.max_len": 512},
      r"config\.task\.index_hints=True: addition at length 52 writes answers of up to 53 digits, more than the 52"),
     ({"task.name": "multiplication", "task.index_hints": True, "task.test_lengths": (27,), "model.max_len": 512},
@@ -249,7 +272,8 @@ def test_bad_format_options_are_refused_in_one_line(overrides, message) -> None:
 def test_format_options_of_the_wrong_type_are_refused() -> None:
     """A config file (not the type-checked command line) can hold any value."""
     cfg = {"train_lengths": (1, 2), "test_lengths": (3,)}
-    for key, value in (("index_hints", "yes"), ("zero_pad", 1), ("random_spaces", True), ("random_spaces", "0.1")):
+    for key, value in (("index_hints", "yes"), ("zero_pad", 1), ("random_spaces", True), ("random_spaces", "0.1"),
+                       ("spaces_around_numbers", True), ("spaces_around_numbers", 2.0)):
         with pytest.raises(ValueError, match=rf"^config\.task\.{key}={value!r}: must be"):
             task_class("addition").check_config({**cfg, key: value}, 64)
 
@@ -257,6 +281,7 @@ def test_format_options_of_the_wrong_type_are_refused() -> None:
 def test_every_format_validates_on_both_tasks() -> None:
     for name in ("addition", "multiplication"):
         validate(tiny_config("rope", **{"task.name": name, "task.index_hints": True, "task.zero_pad": True,
-                                        "task.random_spaces": 0.25, "task.unequal_operands": True}))
+                                        "task.random_spaces": 0.25, "task.unequal_operands": True,
+                                        "task.spaces_around_numbers": 1}))
         validate(tiny_config("rope", **{"task.name": name, "task.index_hints": True, "task.test_lengths": (26,),
                                         "model.max_len": 512}))
