@@ -51,7 +51,7 @@ def record_arithmetic_model(config: ConfigDict) -> None:
     """The CPU model and budget of the record-seeking addition presets: the base model with an MLP
     of 512, trained longer (4000 steps of 64). On 1-10 digit addition with Abacus (offsets per
     sequence, one seed) width 128 scored 0.81 exact match at 20 digits where width 64 scored 0.23,
-    at about twice the time per step (some 25 minutes on one core of a busy 2-core CPU)."""
+    at about twice the time per step (31 minutes a run with two runs sharing a 2-core CPU)."""
     config.model.width = 128
     config.model.mlp_dim = 512
     config.train.steps = 4000

@@ -11,7 +11,8 @@ evaluation and decoding use ``k = 0``. ``offset_per="batch"`` draws one ``k`` pe
 paper's code does; ``"example"`` draws one per sequence, so every batch trains a spread of places
 (on 1-10 digit addition the loss fell below 0.7 nats in 500 steps instead of staying near 1.8 for
 600). The offsets come from the PE's own random stream, which the training state carries, so a
-resumed run draws the offsets it would have drawn. Attention itself gets no positional signal (as the paper's Abacus + NoPE models).
+resumed run draws the offsets it would have drawn. Attention itself gets no positional signal (as
+the paper's Abacus + NoPE models).
 """
 
 from __future__ import annotations

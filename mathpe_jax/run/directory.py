@@ -45,6 +45,8 @@ ADDED_KEYS: dict[str, Any] = {
     "task.zero_pad": False,
     "task.random_spaces": 0.0,
     "task.spaces_around_numbers": 0,
+    "model.pe.offset_per": "batch",  # Abacus
+    "model.pe_by_name.abacus.offset_per": "batch",
 }
 
 # Locks this process holds, by lock file: held until released or the process ends.

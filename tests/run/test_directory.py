@@ -160,3 +160,8 @@ def test_a_run_saved_before_a_key_existed_resumes_when_the_key_keeps_the_old_beh
     assert first_difference(changed(train__positions="randomized"), CONFIG, ALLOWED_CHANGES) == (
         "train.positions", "randomized", "<absent>",
     )
+    assert first_difference(changed(task__spaces_around_numbers=0), CONFIG, ALLOWED_CHANGES) is None
+    assert first_difference(changed(model__pe__offset_per="batch"), CONFIG, ALLOWED_CHANGES) is None
+    assert first_difference(changed(model__pe__offset_per="example"), CONFIG, ALLOWED_CHANGES) == (
+        "model.pe.offset_per", "example", "<absent>",
+    )
