@@ -6,7 +6,7 @@ from ml_collections import ConfigDict
 
 from configs.experiments.common import arithmetic_task, lengths, switchable_pe
 
-SWEEP = ("abacus", "fire", "learned", "rope", "nope")
+SWEEP = ("abacus", "abacus_fire", "fire", "learned", "rope", "nope")
 
 
 def get_config(pe: str = "abacus") -> ConfigDict:
@@ -18,4 +18,5 @@ def get_config(pe: str = "abacus") -> ConfigDict:
     switchable_pe(c, "addition_record", pe, SWEEP)
     c.model.pe_by_name.abacus.max_offset = 100
     c.model.pe_by_name.fire.init_threshold = 64.0
+    c.model.pe_by_name.abacus_fire.update(max_offset=100, init_threshold=64.0)
     return c

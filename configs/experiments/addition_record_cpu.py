@@ -20,7 +20,7 @@ from ml_collections import ConfigDict
 
 from configs.experiments.common import arithmetic_task, record_arithmetic_model, switchable_pe
 
-SWEEP = ("abacus", "fire", "learned", "rope", "nope")
+SWEEP = ("abacus", "abacus_fire", "fire", "learned", "rope", "nope")
 
 
 def get_config(pe: str = "abacus") -> ConfigDict:
@@ -32,4 +32,5 @@ def get_config(pe: str = "abacus") -> ConfigDict:
     c.model.pe_by_name.abacus.max_offset = 10  # places up to 21 trained: a 20-digit sum has 21 digits
     c.model.pe_by_name.abacus.offset_per = "example"
     c.model.pe_by_name.fire.init_threshold = 32.0  # L near the training sequences (up to 36 tokens)
+    c.model.pe_by_name.abacus_fire.update(c.model.pe_by_name.abacus, init_threshold=32.0)
     return c

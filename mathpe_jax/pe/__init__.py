@@ -13,6 +13,7 @@ from flax import nnx
 
 import mathpe_jax.parallel  # noqa: F401 - parameters carry logical axis names as metadata only
 from mathpe_jax.pe.abacus import Abacus
+from mathpe_jax.pe.abacus_fire import AbacusFIRE
 from mathpe_jax.pe.alibi import ALiBi
 from mathpe_jax.pe.base import PEDims, PositionalEncoding
 from mathpe_jax.pe.diet import DIET
@@ -33,6 +34,7 @@ REGISTRY: dict[str, type[PositionalEncoding]] = {
     "abacus": Abacus,
     "fire": FIRE,
     "learned": LearnedAbsolute,
+    "abacus_fire": AbacusFIRE,
 }
 
 

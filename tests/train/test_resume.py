@@ -112,8 +112,9 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, unin
     assert_same_run(run, uninterrupted)
 
 
-def test_a_pe_that_draws_in_training_resumes_with_its_stream(tmp_path):
-    """Abacus draws a random offset every step from a stream the training state carries: a run
+@pytest.mark.parametrize("pe", ["abacus", "abacus_fire"])
+def test_a_pe_that_draws_in_training_resumes_with_its_stream(pe, tmp_path):
+    """Abacus (alone or inside Abacus + FIRE) draws a random offset every step from a stream the training state carries: a run
     resumed from its step-3 checkpoint ends at step 6 with the parameters it had without the stop."""
     import shutil
 
@@ -124,7 +125,7 @@ def test_a_pe_that_draws_in_training_resumes_with_its_stream(tmp_path):
     from mathpe_jax.train.trainer import train
     from tests.helpers_run import tiny_config
 
-    config = tiny_config("abacus", **{"train.steps": 6, "train.checkpoint_every": 3, "train.log_every": 3,
+    config = tiny_config(pe, **{"train.steps": 6, "train.checkpoint_every": 3, "train.log_every": 3,
                                       "train.warmup_steps": 1})
 
     def run(workdir: Path):
