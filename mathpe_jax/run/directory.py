@@ -87,10 +87,14 @@ def first_difference(
     """``(key, value here, value in the run)`` of the first key that differs and may not, or None.
 
     The run's label (``name``) is compared last, so the message names a substantive difference
-    when there is one. A key absent on one side reads as ``<absent>``.
+    when there is one. A key absent on one side reads as ``<absent>``. Options that
+    ``model.pe_by_name`` keeps for PEs other than the run's own build nothing in it, so they are
+    not compared: a preset that gains an arm still resumes the runs of its other arms.
     """
     here, there = dict(_flatten(_as_json(config))), dict(_flatten(saved))
+    used = f"model.pe_by_name.{there.get('model.pe.name', here.get('model.pe.name'))}."
     keys = [k for k in here if k != "name"] + [k for k in there if k not in here and k != "name"] + ["name"]
+    keys = [k for k in keys if not k.startswith("model.pe_by_name.") or k.startswith(used)]
     for key in keys:
         new, old = here.get(key, "<absent>"), there.get(key, "<absent>")
         if new == old or (old == "<absent>" and key in ADDED_KEYS and new == ADDED_KEYS[key]):

@@ -165,3 +165,17 @@ def test_a_run_saved_before_a_key_existed_resumes_when_the_key_keeps_the_old_beh
     assert first_difference(changed(model__pe__offset_per="example"), CONFIG, ALLOWED_CHANGES) == (
         "model.pe.offset_per", "example", "<absent>",
     )
+
+
+def test_options_kept_for_other_pes_never_block_a_resume():
+    """A preset that gains an arm (``model.pe_by_name.abacus_fire``) still resumes its RoPE runs;
+    the run's own PE options are compared as before."""
+    saved = changed(model__pe_by_name={"rope": {"base": 10000.0}})
+    added_arm = changed(model__pe_by_name={"rope": {"base": 10000.0}, "abacus_fire": {"hidden": 32}})
+    assert first_difference(added_arm, saved, ALLOWED_CHANGES) is None
+    assert first_difference(saved, added_arm, ALLOWED_CHANGES) is None
+    own_changed = changed(model__pe_by_name={"rope": {"base": 500.0}})
+    assert first_difference(own_changed, saved, ALLOWED_CHANGES) == ("model.pe_by_name.rope.base", 500.0, 10000.0)
+    switched = changed(name="abacus_fire", model__pe={"name": "abacus_fire"},
+                       model__pe_by_name={"rope": {"base": 10000.0}, "abacus_fire": {"hidden": 32}})
+    assert first_difference(switched, saved, ALLOWED_CHANGES)[0] == "model.pe.name"
