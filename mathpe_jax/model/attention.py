@@ -5,8 +5,9 @@ Masks come from positions rather than slot indices: a key is visible to a query 
 is non-negative (not padding, not an empty cache slot) and not after the query's position. The
 same rule then serves training, left-padded batches and decoding with a KV cache.
 
-The PE's bias enters as a function of positions (``bias_fn(q_positions, k_positions)``), called
-once per query block with that block's positions, so no ``[B, H, T, S]`` tensor is ever built for
+The PE's bias enters as a function of positions (``bias_fn(q_positions, k_positions)``, and of the
+per-token inputs the PE reads, such as each digit's place), called once per query block with that
+block's positions and inputs, so no ``[B, H, T, S]`` tensor is ever built for
 the whole sequence. Without a cache the keys are the queries' own slots, so a key in a later slot is
 never visible either (nor, under a sliding window, one ``window`` or more slots back): queries go in
 blocks of ``QUERY_BLOCK`` rows and each block reads only the keys from the window's start to its
@@ -22,7 +23,7 @@ per-block copies of keys and values.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 import jax
@@ -38,13 +39,21 @@ IMPLEMENTATIONS = ("xla", "cudnn", "auto")
 
 
 class Bias(NamedTuple):
-    """An additive logit bias as a function of positions: ``fn(args, q_positions [B, t],
-    k_positions [B, s]) -> [B or 1, H, t, s]`` float32 (or None: no bias). ``args`` is a pytree of
-    arrays (a PE's parameters, a layer index) that the backward pass differentiates where they are
-    floating point; ``fn`` must close over no traced value."""
+    """An additive logit bias as a function of positions and per-token inputs: ``fn(args,
+    q_positions [B, t], k_positions [B, s], q_inputs, k_inputs) -> [B or 1, H, t, s]`` float32 (or
+    None: no bias). ``args`` is a pytree of arrays (a PE's parameters, a layer index) that the
+    backward pass differentiates where they are floating point; ``q_inputs`` (``[B, T]`` arrays by
+    name) and ``k_inputs`` (``[B, S]``) are cut to each block's queries and keys, like the
+    positions; ``fn`` must close over no traced value."""
 
     fn: Callable
     args: object = ()
+    q_inputs: Mapping[str, jax.Array] = {}
+    k_inputs: Mapping[str, jax.Array] = {}
+
+    def whole(self, q_positions: jax.Array, k_positions: jax.Array) -> jax.Array | None:
+        """The bias over all queries and keys at once."""
+        return self.fn(self.args, q_positions, k_positions, self.q_inputs, self.k_inputs)
 
 
 def visibility_mask(q_positions: jax.Array, k_positions: jax.Array, window: int = 0) -> jax.Array:
@@ -95,7 +104,10 @@ def _block_scores(plan: _Plan, block, q, k, consts, q_positions, k_positions):
     logits = jnp.einsum("bkmd,bksd->bkms", _rows(q[:, :, :, start:end], plan.groups), k[:, :, first:last],
                         preferred_element_type=jnp.float32)
     if plan.bias_fn is not None:
-        bias = plan.bias_fn(consts, qp, kp).astype(jnp.float32)  # [B or 1, H, t, s]
+        args, q_inputs, k_inputs = consts
+        q_inputs = {name: a[:, start:end] for name, a in q_inputs.items()}
+        k_inputs = {name: a[:, first:last] for name, a in k_inputs.items()}
+        bias = plan.bias_fn(args, qp, kp, q_inputs, k_inputs).astype(jnp.float32)  # [B or 1, H, t, s]
         logits = logits + _rows(bias.reshape(bias.shape[0], kv_heads, plan.groups, *bias.shape[2:]), plan.groups)
     visible = visibility_mask(qp, kp, plan.window)
     if plan.causal_slots:
@@ -232,7 +244,7 @@ def attention(
         if return_probs:
             raise ValueError("attention_impl='cudnn' cannot return attention probabilities; use 'xla'")
         return _cudnn(q, k, v, q_positions, k_positions, bias, causal_slots, window), None
-    if bias is not None and jax.eval_shape(bias.fn, bias.args, q_positions, k_positions) is None:
+    if bias is not None and jax.eval_shape(bias.whole, q_positions, k_positions) is None:
         bias = None
     plan = _Plan(
         _query_blocks(q_len, k_len, causal_slots and not return_probs, window),
@@ -244,7 +256,7 @@ def attention(
     q = (q * jnp.asarray(head_dim**-0.5, q.dtype)).reshape(batch, q_len, kv_heads, plan.groups, head_dim)
     q = q.transpose(0, 2, 3, 1, 4)  # [B, KV, G, T, d]
     k, v = k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)  # [B, KV, S, d]
-    args = (q, k, v, () if bias is None else bias.args, q_positions, k_positions)
+    args = (q, k, v, () if bias is None else (bias.args, bias.q_inputs, bias.k_inputs), q_positions, k_positions)
     probs = None
     if return_probs:
         out, _, probs = _forward(plan, *args, with_probs=True)
@@ -260,7 +272,7 @@ def _cudnn(q, k, v, q_positions, k_positions, bias: Bias | None, causal_slots, w
     if causal_slots:
         behind = jnp.arange(q.shape[1])[:, None] - jnp.arange(q.shape[1])
         mask = mask & (behind >= 0) & (behind < (window or q.shape[1]))
-    dense = None if bias is None else bias.fn(bias.args, q_positions, k_positions)
+    dense = None if bias is None else bias.whole(q_positions, k_positions)
     return jax.nn.dot_product_attention(
         q, k, v, bias=None if dense is None else dense.astype(q.dtype), mask=mask, implementation="cudnn"
     )

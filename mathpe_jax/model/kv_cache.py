@@ -1,7 +1,9 @@
 """The key/value cache used by incremental decoding.
 
 Slots are written left to right; every slot remembers the position of the token it holds, and an
-empty slot holds position -1, so the attention masks it out without any other bookkeeping.
+empty slot holds position -1, so the attention masks it out without any other bookkeeping. Every
+slot also keeps its token's per-token inputs (``token_inputs``): a PE's bias may read them for the
+keys, and the last one is where a new chunk's running values continue.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ class KVCache:
     values: tuple[jax.Array, ...]
     positions: jax.Array  # [B, S] int32; -1 for an empty slot or padding
     index: jax.Array  # int32 scalar: the next slot to write
-    # Each per-token input the PE reads (``token_inputs``): its value at the last cached token, [B].
+    # Each per-token input the PE reads (``token_inputs``): [B, S] int32 by name, 0 in empty slots.
     inputs: dict[str, jax.Array] = struct.field(default_factory=dict)
 
     @classmethod
@@ -36,17 +38,31 @@ class KVCache:
             values=zeros,
             positions=jnp.full((batch, max_len), -1, jnp.int32),
             index=jnp.zeros((), jnp.int32),
-            inputs={name: jnp.zeros((batch,), jnp.int32) for name in pe_class(config.pe_name).inputs},
+            inputs={name: jnp.zeros((batch, max_len), jnp.int32) for name in pe_class(config.pe_name).inputs},
         )
 
     @property
     def max_len(self) -> int:
         return self.positions.shape[1]
 
-    def with_positions(self, positions: jax.Array) -> "KVCache":
-        """Records the positions of the ``T`` tokens about to be written at ``index``."""
-        updated = jax.lax.dynamic_update_slice(self.positions, positions.astype(jnp.int32), (0, self.index))
-        return self.replace(positions=updated)
+    def last_inputs(self) -> dict[str, jax.Array]:
+        """Each per-token input at the last written slot, ``[B]`` (0 before the first write): where
+        the next chunk's running values continue."""
+        last = jnp.maximum(self.index - 1, 0)
+        return {
+            name: jnp.where(self.index > 0, jax.lax.dynamic_index_in_dim(values, last, axis=1, keepdims=False), 0)
+            for name, values in self.inputs.items()
+        }
+
+    def with_tokens(self, positions: jax.Array, inputs: dict[str, jax.Array]) -> "KVCache":
+        """Records the positions and per-token inputs (``[B, T]`` each) of the ``T`` tokens about to
+        be written at ``index``."""
+        start = (0, self.index)
+        return self.replace(
+            positions=jax.lax.dynamic_update_slice(self.positions, positions.astype(jnp.int32), start),
+            inputs={name: jax.lax.dynamic_update_slice(a, inputs[name].astype(jnp.int32), start)
+                    for name, a in self.inputs.items()},
+        )
 
     def write(self, keys: jax.Array, values: jax.Array, layer_kv: tuple[jax.Array, jax.Array]):
         """Stores new ``keys``/``values [B, T, KV, d]`` of one layer; returns that layer's full arrays."""

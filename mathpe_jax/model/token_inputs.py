@@ -2,8 +2,8 @@
 
 A PE lists the names it reads in ``PositionalEncoding.inputs``; ``compute`` builds each from the
 tokens of one call and hands them to the PE by name. Every input here is a running quantity over
-the sequence, so decoding with a KV cache carries each one's last value per row in the cache
-(``KVCache.inputs``) and a chunk of new tokens continues where the cached ones stopped: one token
+the sequence; the KV cache keeps every cached token's values (``KVCache.inputs``, which a PE's bias
+reads for the keys), and a chunk of new tokens continues from the last cached one: one token
 at a time gives the same values as the whole sequence at once.
 
 * ``digit_index``: each digit token's place within its number, counted from 1 at the number's

@@ -106,7 +106,9 @@ class Attention(nnx.Module):
         self.v_proj = dense(cfg, cfg.width, kv_width, ("embed", "kv_heads"), rngs, cfg.qkv_bias)
         self.o_proj = dense(cfg, q_width, cfg.width, ("heads", "embed"), rngs)
 
-    def __call__(self, x, positions, k_positions, pe: PositionalEncoding, layer: int, cache, layer_kv, return_probs):
+    def __call__(self, x, positions, k_positions, inputs, pe: PositionalEncoding, layer: int, cache, layer_kv, return_probs):
+        """``inputs``: the per-token inputs of the queries and of the keys (``token_inputs``), for
+        the PE's bias."""
         batch, length, _ = x.shape
         q = self.q_proj(x).reshape(batch, length, self.num_heads, self.head_dim)
         k = self.k_proj(x).reshape(batch, length, self.num_kv_heads, self.head_dim)
@@ -124,7 +126,7 @@ class Attention(nnx.Module):
             v,
             q_positions=positions,
             k_positions=k_positions,
-            bias=pe_bias(pe, layer),
+            bias=pe_bias(pe, layer, *inputs),
             causal_slots=cache is None,
             window=self.window,
             return_probs=return_probs,
@@ -133,16 +135,18 @@ class Attention(nnx.Module):
         return self.o_proj(out.reshape(batch, length, -1)), layer_kv, probs
 
 
-def _pe_bias_fn(graphdef: nnx.GraphDef, args, q_positions: jax.Array, k_positions: jax.Array):
+def _pe_bias_fn(graphdef: nnx.GraphDef, args, q_positions: jax.Array, k_positions: jax.Array, q_inputs, k_inputs):
     state, layer = args
-    return nnx.merge(graphdef, state).bias(q_positions, k_positions, layer)
+    inputs = {name: (q_inputs[name], k_inputs[name]) for name in q_inputs}
+    return nnx.merge(graphdef, state).bias(q_positions, k_positions, layer, **inputs)
 
 
-def pe_bias(pe: PositionalEncoding, layer) -> Bias:
+def pe_bias(pe: PositionalEncoding, layer, q_inputs: dict[str, jax.Array], k_inputs: dict[str, jax.Array]) -> Bias:
     """The PE's bias hook as an attention ``Bias``: its parameters and the layer index travel as
-    arguments, so attention computes the bias per query block and differentiates the parameters."""
+    arguments, so attention computes the bias per query block and differentiates the parameters;
+    the per-token inputs the PE reads reach its hook as ``name=(query values, key values)``."""
     graphdef, state = nnx.split(pe)
-    return Bias(functools.partial(_pe_bias_fn, graphdef), (state, jnp.asarray(layer, jnp.int32)))
+    return Bias(functools.partial(_pe_bias_fn, graphdef), (state, jnp.asarray(layer, jnp.int32)), q_inputs, k_inputs)
 
 
 class Block(nnx.Module):
@@ -154,9 +158,9 @@ class Block(nnx.Module):
         self.mlp_norm = RMSNorm(cfg)
         self.mlp = MLP(cfg, rngs)
 
-    def __call__(self, x, positions, k_positions, pe, layer, cache, layer_kv, return_probs):
+    def __call__(self, x, positions, k_positions, inputs, pe, layer, cache, layer_kv, return_probs):
         h, layer_kv, probs = self.attn(
-            self.attn_norm(x), positions, k_positions, pe, layer, cache, layer_kv, return_probs
+            self.attn_norm(x), positions, k_positions, inputs, pe, layer, cache, layer_kv, return_probs
         )
         x = constrain(x + h, ACTIVATION_AXES)
         x = constrain(x + self.mlp(self.mlp_norm(x)), ACTIVATION_AXES)
@@ -247,20 +251,21 @@ class Decoder(nnx.Module):
         """The final-normed hidden states ``[B, T, D]`` that ``logits`` projects, the updated cache
         and the per-layer attention probabilities (see ``__call__``). Training takes this route to
         fuse the output projection with its loss (``mathpe_jax.train.loss``)."""
-        inputs = token_inputs.compute(self.pe.inputs, tokens, self.config, None if cache is None else cache.inputs)
+        inputs = token_inputs.compute(self.pe.inputs, tokens, self.config, None if cache is None else cache.last_inputs())
         if cache is None:
-            k_positions = positions
+            k_positions, k_inputs = positions, inputs
         else:
-            cache = cache.with_positions(positions).replace(inputs={name: v[:, -1] for name, v in inputs.items()})
-            k_positions = cache.positions
+            cache = cache.with_tokens(positions, inputs)
+            k_positions, k_inputs = cache.positions, cache.inputs
         x = self.pe.embed(self.embed(tokens), positions, **inputs)
         x = constrain(x, ACTIVATION_AXES)
         if cache is None and not return_attention:
-            return constrain(self.final_norm(self._training_stack(x, positions)), ACTIVATION_AXES), None, None
+            return constrain(self.final_norm(self._training_stack(x, positions, inputs)), ACTIVATION_AXES), None, None
         new_kv, probs = [], []
         for layer, block in enumerate(self.blocks()):
             layer_kv = None if cache is None else (cache.keys[layer], cache.values[layer])
-            x, layer_kv, p = block(x, positions, k_positions, self.pe, layer, cache, layer_kv, return_attention)
+            x, layer_kv, p = block(x, positions, k_positions, (inputs, k_inputs), self.pe, layer, cache, layer_kv,
+                                   return_attention)
             new_kv.append(layer_kv)
             probs.append(p)
         if cache is not None:
@@ -279,21 +284,21 @@ class Decoder(nnx.Module):
         graphdef, state = nnx.split(self.layers)
         return [nnx.merge(graphdef, jax.tree.map(lambda a, i=i: a[i], state)) for i in range(self.config.num_layers)]
 
-    def _training_stack(self, x: jax.Array, positions: jax.Array) -> jax.Array:
+    def _training_stack(self, x: jax.Array, positions: jax.Array, inputs: dict[str, jax.Array]) -> jax.Array:
         """All layers without a cache, under the config's remat policy, scanned or in a loop.
 
         Remat and scan run each layer as a pure function of its split state; the plain stack calls
         the modules themselves, so that a random stream (LoRA dropout) advances in place."""
         if self.config.remat == "none" and not self.config.scan_layers:
             for layer, block in enumerate(self.layers):
-                x = block(x, positions, positions, self.pe, layer, None, None, False)[0]
+                x = block(x, positions, positions, (inputs, inputs), self.pe, layer, None, None, False)[0]
             return x
         pe_graph, pe_state = nnx.split(self.pe)
         policy = REMAT_POLICIES[self.config.remat]
 
         def layer_fn(block_graph, block_state, pe_state, x, layer):
             block, pe = nnx.merge(block_graph, block_state), nnx.merge(pe_graph, pe_state)
-            return block(x, positions, positions, pe, layer, None, None, False)[0]
+            return block(x, positions, positions, (inputs, inputs), pe, layer, None, None, False)[0]
 
         if self.config.remat != "none":
             layer_fn = jax.checkpoint(layer_fn, policy=policy, static_argnums=(0,))

@@ -14,12 +14,14 @@ from flax import nnx
 import mathpe_jax.parallel  # noqa: F401 - parameters carry logical axis names as metadata only
 from mathpe_jax.pe.abacus import Abacus
 from mathpe_jax.pe.abacus_fire import AbacusFIRE
+from mathpe_jax.pe.abacus_place import AbacusPlace
 from mathpe_jax.pe.alibi import ALiBi
 from mathpe_jax.pe.base import PEDims, PositionalEncoding
 from mathpe_jax.pe.diet import DIET
 from mathpe_jax.pe.fire import FIRE
 from mathpe_jax.pe.learned import LearnedAbsolute
 from mathpe_jax.pe.nope import NoPE
+from mathpe_jax.pe.place_bias import PlaceBias
 from mathpe_jax.pe.rope import RoPE
 from mathpe_jax.pe.sinusoidal import Sinusoidal
 from mathpe_jax.pe.t5_relative import T5RelativeBias
@@ -35,6 +37,8 @@ REGISTRY: dict[str, type[PositionalEncoding]] = {
     "fire": FIRE,
     "learned": LearnedAbsolute,
     "abacus_fire": AbacusFIRE,
+    "place_bias": PlaceBias,
+    "abacus_place": AbacusPlace,
 }
 
 

@@ -46,7 +46,8 @@ class AbacusFIRE(PositionalEncoding):
     def embed(self, x, positions, *, digit_index):
         return self.abacus.embed(x, positions, digit_index=digit_index)
 
-    def bias(self, q_positions, k_positions, layer):
+    def bias(self, q_positions, k_positions, layer, **inputs):
+        del inputs  # FIRE reads positions only
         return self.fire.bias(q_positions, k_positions, layer)
 
     def coverage(self, trained, evaluated):

@@ -8,8 +8,8 @@ A PE can act at three places in a decoder and implements only those it needs:
 
 A PE that needs a per-token input other than positions (Abacus reads each digit's place within its
 number) names it in ``inputs``; the decoder computes every named input from the token ids
-(``mathpe_jax.model.token_inputs``) and passes it to ``embed`` as a keyword argument of that name,
-so the decoder never asks which PE wants what.
+(``mathpe_jax.model.token_inputs``) and passes it to ``embed`` and ``bias`` as a keyword argument of
+that name, so the decoder never asks which PE wants what.
 
 One instance serves a whole model. The decoder passes the layer index, so a PE with
 per-layer parameters (for example DIET-REL) indexes its own table, and a PE shared by all
@@ -45,7 +45,8 @@ class PositionalEncoding(nnx.Module):
 
     #: A model built with this PE gets a BOS token prepended to every sequence.
     requires_bos: bool = False
-    #: The per-token inputs ``embed`` takes as keyword arguments (names in ``model.token_inputs``).
+    #: The per-token inputs ``embed`` and ``bias`` take as keyword arguments (names in
+    #: ``model.token_inputs``).
     inputs: tuple[str, ...] = ()
 
     def embed(self, x: jax.Array, positions: jax.Array, **inputs: jax.Array) -> jax.Array:
@@ -79,9 +80,13 @@ class PositionalEncoding(nnx.Module):
             "summary": f"no learned position parameters; positions {span(unseen)} beyond training",
         }
 
-    def bias(self, q_positions: jax.Array, k_positions: jax.Array, layer: int) -> jax.Array | None:
-        """Returns an additive logit bias ``[B, H, T, S]`` in float32, or None for no bias."""
-        del q_positions, k_positions, layer
+    def bias(
+        self, q_positions: jax.Array, k_positions: jax.Array, layer: int, **inputs: tuple[jax.Array, jax.Array]
+    ) -> jax.Array | None:
+        """Returns an additive logit bias ``[B, H, T, S]`` in float32, or None for no bias;
+        ``inputs`` holds, per name in ``self.inputs``, the queries' ``[B, T]`` and the keys'
+        ``[B, S]`` values."""
+        del q_positions, k_positions, layer, inputs
         return None
 
 

@@ -16,6 +16,8 @@ PE_CASES = {
     "t5": (("num_buckets", 8), ("max_distance", 16)),
     "nope": (),
     "abacus": (("max_offset", 4),),
+    "place_bias": (("max_distance", 3),),
+    "abacus_place": (("max_offset", 4), ("max_distance", 3)),
     "fire": (("init_threshold", 8.0),),  # L inside the tests' lengths: progressive interpolation acts
     "learned": (),
 }

@@ -10,7 +10,8 @@ def table_bias(table):
     """A ``Bias`` reading ``table [B or 1, H, P, P]`` at (query position, key position); padding
     (-1) reads position 0, which the mask hides anyway. Any bias a PE can give has this form."""
 
-    def read(table, qp, kp):
+    def read(table, qp, kp, q_inputs, k_inputs):
+        del q_inputs, k_inputs
         qi, ki = jnp.maximum(qp, 0), jnp.maximum(kp, 0)
         rows = jnp.broadcast_to(table, (qp.shape[0], *table.shape[1:]))
         return jax.vmap(lambda t, a, b: t[:, a[:, None], b[None, :]])(rows, qi, ki)
@@ -68,7 +69,7 @@ def test_library_kernel_agrees_with_our_einsums():
     ours, _ = attention(q, k, v, q_positions=qpos, k_positions=kpos, bias=table_bias(table))
     from mathpe_jax.model.attention import visibility_mask
 
-    bias = table_bias(table).fn(jnp.asarray(table), jnp.asarray(qpos), jnp.asarray(kpos))
+    bias = table_bias(table).whole(jnp.asarray(qpos), jnp.asarray(kpos))
     lib = jax.nn.dot_product_attention(q, k, v, bias=bias, mask=visibility_mask(qpos, kpos), implementation="xla")
     np.testing.assert_allclose(np.asarray(ours), np.asarray(lib), atol=1e-5)
 
@@ -101,6 +102,24 @@ def test_query_blocks_match_float64_reference():
     out, _ = attention(q, k, v, q_positions=pos, k_positions=pos, bias=table_bias(table), causal_slots=True)
     real = pos >= 0  # a padding query sees no key; its output is unused and left unspecified
     want = reference_attention(q, k, v, pos, pos, dense_bias(table, pos, pos))
+    np.testing.assert_allclose(np.asarray(out)[real], want[real], atol=1e-5)
+
+
+def test_a_bias_reads_per_token_inputs_cut_to_each_query_block():
+    """A bias of per-token inputs (as a PE reads digit places) rather than positions: each block
+    gets its own queries' and keys' values, so the blocked result is the dense one."""
+    q, k, v, pos = long_inputs(seed=7)
+    tags = np.random.default_rng(8).integers(0, 12, size=pos.shape).astype(np.int32)
+    table = np.random.default_rng(9).normal(size=(1, 4, 12, 12)).astype(np.float32)
+
+    def read(table, qp, kp, q_inputs, k_inputs):
+        del qp, kp
+        return table_bias(table).whole(q_inputs["tag"], k_inputs["tag"])
+
+    bias = Bias(read, jnp.asarray(table), {"tag": jnp.asarray(tags)}, {"tag": jnp.asarray(tags)})
+    out, _ = attention(q, k, v, q_positions=pos, k_positions=pos, bias=bias, causal_slots=True)
+    real = pos >= 0
+    want = reference_attention(q, k, v, pos, pos, dense_bias(table, tags, tags))
     np.testing.assert_allclose(np.asarray(out)[real], want[real], atol=1e-5)
 
 
@@ -145,7 +164,7 @@ def test_hand_written_backward_matches_autodiff(bias_batch):
 
     def plain(q, k, v, table):
         kk, vv = jnp.repeat(k, 2, axis=2), jnp.repeat(v, 2, axis=2)
-        logits = jnp.einsum("bthd,bshd->bhts", q, kk) / np.sqrt(8.0) + table_bias(table).fn(table, pos, pos)
+        logits = jnp.einsum("bthd,bshd->bhts", q, kk) / np.sqrt(8.0) + table_bias(table).whole(pos, pos)
         visible = (pos[:, None, None, :] >= 0) & (pos[:, None, None, :] <= pos[:, None, :, None])
         probs = jax.nn.softmax(jnp.where(visible, logits, -1e30), axis=-1)
         return jnp.einsum("bhts,bshd->bthd", probs, vv)

@@ -38,7 +38,8 @@ def greedy_without_cache(model, prompts: list[list[int]], eos_id: int, pad_id: i
 
 @pytest.mark.parametrize(
     "name, positions", [("fire", "sequential"), ("learned", "sequential"), ("abacus", "sequential"),
-                       ("abacus_fire", "sequential"), ("fire", "randomized")]
+                       ("abacus_fire", "sequential"), ("abacus_place", "sequential"), ("place_bias", "sequential"),
+                       ("fire", "randomized")]
 )
 def test_a_pe_chosen_by_its_config_trains_and_decodes_with_the_cache_as_without(name, positions, tmp_path):
     config = tiny_config(

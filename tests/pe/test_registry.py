@@ -24,7 +24,7 @@ def test_options_are_the_constructor_keywords():
 
 
 def test_only_encodings_without_attention_positions_require_bos():
-    assert sorted(name for name, cls in REGISTRY.items() if cls.requires_bos) == ["abacus", "nope"]
+    assert sorted(name for name, cls in REGISTRY.items() if cls.requires_bos) == ["abacus", "abacus_place", "nope", "place_bias"]
 
 
 def test_options_per_name_apply_to_the_chosen_pe_only():
