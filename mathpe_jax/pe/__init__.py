@@ -5,7 +5,6 @@ Adding a PE is one new file plus one line in ``REGISTRY``; no other file changes
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,8 +50,7 @@ def pe_class(name: str) -> type[PositionalEncoding]:
 
 def pe_options(name: str) -> set[str]:
     """The option names the PE ``name`` accepts (its constructor's keyword arguments)."""
-    params = inspect.signature(pe_class(name).__init__).parameters
-    return {p for p, v in params.items() if v.kind is inspect.Parameter.KEYWORD_ONLY and p != "rngs"}
+    return pe_class(name).option_names()
 
 
 def check_pe_options(name: str, options: Mapping[str, Any], prefix: str = "model.pe") -> None:

@@ -15,42 +15,13 @@ own name: ``embed`` is Abacus's, ``bias`` is FIRE's.
 
 from __future__ import annotations
 
-from flax import nnx
-
 from mathpe_jax.pe.abacus import Abacus
-from mathpe_jax.pe.base import PEDims, PositionalEncoding
+from mathpe_jax.pe.composite import Composite
 from mathpe_jax.pe.fire import FIRE
 
 
-class AbacusFIRE(PositionalEncoding):
-    """Parameters: ``abacus`` (Abacus's table) and ``fire`` (FIRE's per-layer MLPs)."""
+class AbacusFIRE(Composite):
+    """Parameters: ``abacus`` (Abacus's table) and ``fire`` (FIRE's per-layer MLPs). FIRE gives
+    attention positions, so no BOS is needed."""
 
-    inputs = Abacus.inputs  # FIRE gives attention positions, so no BOS is needed
-
-    def __init__(
-        self,
-        dims: PEDims,
-        *,
-        rngs: nnx.Rngs,
-        max_offset: int = 100,
-        offset_per: str = "batch",
-        hidden: int = 32,
-        init_c: float = 0.1,
-        init_threshold: float = 512.0,
-        share_across_layers: bool = False,
-    ):
-        self.abacus = Abacus(dims, rngs=rngs, max_offset=max_offset, offset_per=offset_per)
-        self.fire = FIRE(dims, rngs=rngs, hidden=hidden, init_c=init_c, init_threshold=init_threshold,
-                         share_across_layers=share_across_layers)
-
-    def embed(self, x, positions, *, digit_index):
-        return self.abacus.embed(x, positions, digit_index=digit_index)
-
-    def bias(self, q_positions, k_positions, layer, **inputs):
-        del inputs  # FIRE reads positions only
-        return self.fire.bias(q_positions, k_positions, layer)
-
-    def coverage(self, trained, evaluated):
-        """Abacus's places (what a digit's row may be) with FIRE's account of distances."""
-        places, distances = self.abacus.coverage(trained, evaluated), self.fire.coverage(trained, evaluated)
-        return {**places, "summary": f"{places['summary']}; {distances['summary']}"}
+    parts = (("abacus", Abacus), ("fire", FIRE))

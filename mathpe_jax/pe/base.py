@@ -22,6 +22,7 @@ Positions are explicit integer arrays ``[batch, length]``; a negative position m
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Any
 
 import jax
@@ -48,6 +49,12 @@ class PositionalEncoding(nnx.Module):
     #: The per-token inputs ``embed`` and ``bias`` take as keyword arguments (names in
     #: ``model.token_inputs``).
     inputs: tuple[str, ...] = ()
+
+    @classmethod
+    def option_names(cls) -> set[str]:
+        """The options this PE takes (``model.pe.*``): its constructor's keyword arguments."""
+        params = inspect.signature(cls.__init__).parameters
+        return {p for p, v in params.items() if v.kind is inspect.Parameter.KEYWORD_ONLY and p != "rngs"}
 
     def embed(self, x: jax.Array, positions: jax.Array, **inputs: jax.Array) -> jax.Array:
         """Returns token embeddings ``x [B, T, D]`` with absolute position information added;
