@@ -15,6 +15,12 @@ Here every such pair gets the value training learned for pairs ``max_distance`` 
 which every long training sum has. Zero at initialisation, so attention starts as NoPE's. Places do
 not say where a token is in the sequence, so attention otherwise relies on a fixed first token (BOS),
 like NoPE.
+
+``beyond="masked"`` instead hides digit keys more than ``max_distance`` places from the query: a
+window on places, as the windowed attention biases of Duan et al. (2023, attention bias
+scaffolding) are on positions. A long sum then shows each query as many digit keys as a training
+sum does, so attention is not spread over the extra digits. Non-digit keys stay visible; BOS is one,
+so no row is empty.
 """
 
 from __future__ import annotations
@@ -23,21 +29,29 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from mathpe_jax.model.attention import MASK_VALUE
 from mathpe_jax.pe.base import PEDims, PositionalEncoding
+
+BEYOND = ("shared", "masked")
 
 
 class PlaceBias(PositionalEncoding):
     """Parameter ``table [layers, 2 * max_distance + 2, heads]``: the buckets of place differences
-    ``-max_distance..max_distance``, then the bucket of non-digit keys."""
+    ``-max_distance..max_distance``, then the bucket of non-digit keys. ``beyond``: what digit keys
+    farther than ``max_distance`` get, the edge bucket's value (``shared``) or no attention
+    (``masked``)."""
 
     inputs = ("digit_index",)
     requires_bos = True
 
-    def __init__(self, dims: PEDims, *, rngs: nnx.Rngs, max_distance: int = 4):
+    def __init__(self, dims: PEDims, *, rngs: nnx.Rngs, max_distance: int = 4, beyond: str = "shared"):
         del rngs  # zero at initialisation
         if max_distance < 1:
             raise ValueError(f"model.pe.max_distance must be >= 1, got {max_distance}")
+        if beyond not in BEYOND:
+            raise ValueError(f"model.pe.beyond must be one of {', '.join(BEYOND)}, got {beyond!r}")
         self.max_distance = max_distance
+        self.beyond = beyond
         shape = (dims.num_layers, 2 * max_distance + 2, dims.num_heads)
         self.table = nnx.Param(jnp.zeros(shape, jnp.float32), out_sharding=("layers", None, "heads"))
 
@@ -50,10 +64,17 @@ class PlaceBias(PositionalEncoding):
     def bias(self, q_positions, k_positions, layer, *, digit_index):
         del q_positions, k_positions
         rows = self.table[...][layer]  # [buckets, H]
-        return jnp.moveaxis(rows[self.buckets(*digit_index)], -1, 1)  # [B, H, T, S]
+        bias = jnp.moveaxis(rows[self.buckets(*digit_index)], -1, 1)  # [B, H, T, S]
+        if self.beyond == "shared":
+            return bias
+        q_places, k_places = digit_index
+        far = (k_places[:, None, :] > 0) & (jnp.abs(k_places[:, None, :] - q_places[:, :, None]) > self.max_distance)
+        return jnp.where(far[:, None], MASK_VALUE, bias)
 
     def coverage(self, trained, evaluated):
-        """Every bucket is a clipped place difference, and training with numbers of ``max_distance``
-        + 1 digits or more meets them all: nothing is new at any length."""
+        """Every bucket is a place difference within ``max_distance`` (or the clipped edge), and
+        training with numbers of ``max_distance`` + 1 digits or more meets them all: nothing is new
+        at any length."""
+        reach = "clipped to" if self.beyond == "shared" else "masked beyond"
         return {"learned": True, "unit": "place difference", "untrained": [],
-                "summary": f"place differences clipped to ±{self.max_distance}: no bucket is new at any length"}
+                "summary": f"place differences {reach} ±{self.max_distance}: no bucket is new at any length"}

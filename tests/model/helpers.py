@@ -17,6 +17,7 @@ PE_CASES = {
     "nope": (),
     "abacus": (("max_offset", 4),),
     "place_bias": (("max_distance", 3),),
+    "place_bias-masked": (("max_distance", 2), ("beyond", "masked")),
     "abacus_place": (("max_offset", 4), ("max_distance", 3)),
     "fire": (("init_threshold", 8.0),),  # L inside the tests' lengths: progressive interpolation acts
     "learned": (),

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from mathpe_jax.model.attention import MASK_VALUE
 from mathpe_jax.pe import pe_options
 from tests.model.helpers import jit_forward, tiny_model
 from tests.pe.helpers import make_pe, positions
@@ -56,6 +57,8 @@ def test_pairs_farther_apart_than_the_clip_share_one_value():
 def test_options_are_checked_by_name_and_the_parts_keep_theirs():
     with pytest.raises(ValueError, match="model.pe.max_distance must be >= 1, got 0"):
         make_pe("place_bias", max_distance=0)
+    with pytest.raises(ValueError, match="model.pe.beyond must be one of shared, masked, got 'far'"):
+        make_pe("abacus_place", beyond="far")
     assert pe_options("abacus_place") == pe_options("abacus") | pe_options("place_bias")
     pe = make_pe("abacus_place", max_offset=7, offset_per="example", max_distance=2)
     assert (pe.abacus.max_offset, pe.abacus.offset_per) == (7, "example")
@@ -84,3 +87,35 @@ def test_in_a_decoder_the_bias_moves_exactly_the_queries_that_see_such_a_pair():
     moved = np.asarray(jit_forward(model)(tokens, pos).logits)
     changed = np.abs(moved - plain).max(axis=-1)[0] > 1e-4
     assert changed.tolist() == [False, False, False, True, True, True, True, False]
+
+
+@pytest.mark.parametrize("name", ["place_bias", "abacus_place"])
+def test_masked_beyond_hides_only_digit_keys_farther_than_the_clip(name):
+    pe, table = randomised(name, max_distance=3, beyond="masked")
+    places = jnp.asarray(INDEX)
+    keys = np.concatenate([INDEX, INDEX + 20 * (INDEX > 0)], axis=1)
+    got = np.asarray(pe.bias(positions(2, 10), positions(2, 20), 1, digit_index=(places, jnp.asarray(keys))))
+    for row in range(2):
+        far = (keys[row][None, :] > 0) & (np.abs(keys[row][None, :] - INDEX[row][:, None]) > 3)
+        assert far.any() and (~far).any()
+        np.testing.assert_array_equal(got[row][:, ~far], reference_bias(table[1], INDEX[row], keys[row], 3)[:, ~far])
+        assert (got[row][:, far] == MASK_VALUE).all()
+
+
+def test_in_a_decoder_masked_beyond_makes_far_digits_invisible():
+    """One layer, so attention is the only path between tokens: the last token (place 1 of the
+    second number) does not read digits 3 or more places away, and does read the others."""
+    model = tiny_model("place_bias-masked", num_layers=1)
+    tokens = np.asarray([[1, 3, 4, 5, 6, 7, 15, 3]], np.int32)  # places 0 1 2 3 4 5 0 1
+    pos = jnp.arange(8)[None]
+    forward = jit_forward(model)
+    last = np.asarray(forward(jnp.asarray(tokens), pos).logits)[0, -1]
+
+    def last_with(index: int) -> np.ndarray:
+        changed = tokens.copy()
+        changed[0, index] = 12
+        return np.asarray(forward(jnp.asarray(changed), pos).logits)[0, -1]
+
+    np.testing.assert_array_equal(last_with(4), last)  # place 4: 3 places away
+    np.testing.assert_array_equal(last_with(5), last)
+    assert all(np.abs(last_with(i) - last).max() > 1e-4 for i in (1, 2, 3))  # places 1-3, within 2
