@@ -1,7 +1,8 @@
 """Reversed addition with Abacus embeddings at the paper's scale (McLeish et al. 2024): operands of
 unequal lengths 1-20 digits in training, tested to 100, offsets up to 100; the GPU size of
 ``addition_record_cpu.py``. ``--config.model.pe.name=P`` alone switches to another arm. Abacus stays
-the default at this size until a GPU run compares it with ``abacus_place``, the best arm on the CPU."""
+the default at this size until a GPU run compares it with ``abacus_place`` (with far digits hidden,
+as on the CPU), the best arm there."""
 
 from ml_collections import ConfigDict
 
@@ -20,5 +21,5 @@ def get_config(pe: str = "abacus") -> ConfigDict:
     c.model.pe_by_name.abacus.max_offset = 100
     c.model.pe_by_name.fire.init_threshold = 64.0
     c.model.pe_by_name.abacus_fire.update(max_offset=100, init_threshold=64.0)
-    c.model.pe_by_name.abacus_place.update(max_offset=100)
+    c.model.pe_by_name.abacus_place.update(max_offset=100, beyond="masked")
     return c
