@@ -29,10 +29,12 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from mathpe_jax.model.attention import MASK_VALUE
 from mathpe_jax.pe.base import PEDims, PositionalEncoding
 
 BEYOND = ("shared", "masked")
+# The bias of a hidden pair: far below any trained logit, so softmax gives the key weight 0, yet
+# finite (and in bfloat16's range) so a sum with other terms never makes NaN.
+HIDDEN = -1e9
 
 
 class PlaceBias(PositionalEncoding):
@@ -69,7 +71,7 @@ class PlaceBias(PositionalEncoding):
             return bias
         q_places, k_places = digit_index
         far = (k_places[:, None, :] > 0) & (jnp.abs(k_places[:, None, :] - q_places[:, :, None]) > self.max_distance)
-        return jnp.where(far[:, None], MASK_VALUE, bias)
+        return jnp.where(far[:, None], HIDDEN, bias)
 
     def coverage(self, trained, evaluated):
         """Every bucket is a place difference within ``max_distance`` (or the clipped edge), and

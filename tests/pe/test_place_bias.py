@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mathpe_jax.model.attention import MASK_VALUE
 from mathpe_jax.pe import pe_options
+from mathpe_jax.pe.place_bias import HIDDEN
 from tests.model.helpers import jit_forward, tiny_model
 from tests.pe.helpers import make_pe, positions
 from tests.pe.test_abacus import INDEX
@@ -99,7 +99,7 @@ def test_masked_beyond_hides_only_digit_keys_farther_than_the_clip(name):
         far = (keys[row][None, :] > 0) & (np.abs(keys[row][None, :] - INDEX[row][:, None]) > 3)
         assert far.any() and (~far).any()
         np.testing.assert_array_equal(got[row][:, ~far], reference_bias(table[1], INDEX[row], keys[row], 3)[:, ~far])
-        assert (got[row][:, far] == MASK_VALUE).all()
+        assert (got[row][:, far] == np.float32(HIDDEN)).all()
 
 
 def test_in_a_decoder_masked_beyond_makes_far_digits_invisible():
