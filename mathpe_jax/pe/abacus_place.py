@@ -4,8 +4,8 @@
 Abacus lines up digits of equal significance through their shared row; the place bias makes the
 logit between two digits depend on how many places apart they are, clipped, so pairs farther apart
 than any training sequence holds get a trained value instead of whatever their two untrained rows
-give (or, with ``beyond="masked"``, no attention at all). Each part keeps its own options and parameters under its own name: ``embed`` is Abacus's,
-``bias`` the place bias's.
+give (or, with ``beyond="masked"``, no attention at all). Each part keeps its own options and
+parameters under its own name: ``embed`` is Abacus's, ``bias`` the place bias's.
 """
 
 from __future__ import annotations
