@@ -58,11 +58,39 @@ class WorkdirUnusable(UserError):
 
 
 class RunLocked(UserError):
-    """Another process is using the run directory."""
+    """Another process is using the run directory (or the sweep directory)."""
 
 
 class ConfigChanged(UserError, ValueError):
     """A command's config differs from the run's own in a key that may not change."""
+
+
+def lock_directory(path: Path, what: str) -> None:
+    """Takes the exclusive lock of directory ``path`` (``flock`` on its ``.lock``, which then holds
+    this process's id) until ``release_directory`` or the end of this process; taking it again is a
+    no-op. A run and a sweep directory are locked alike, so a second process on either is refused
+    the same way: ``RunLocked`` at once, naming ``what``, the path and the process that holds it."""
+    lock_path = (path / LOCK).absolute()
+    if lock_path in _HELD:
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise RunLocked(f"{what} {path} is in use by process {holder}") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _HELD[lock_path] = fd
+
+
+def release_directory(path: Path) -> None:
+    """Gives up this process's lock of directory ``path``; a no-op when not held."""
+    fd = _HELD.pop((path / LOCK).absolute(), None)
+    if fd is not None:
+        os.close(fd)
 
 
 def _flatten(tree: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -161,26 +189,11 @@ class RunDir:
         """Takes the run's exclusive lock until ``release()`` or the end of this process (taking it
         again is a no-op). Another process holding it raises ``RunLocked`` at once, naming that process."""
         self.check_usable()
-        lock_path = (self.path / LOCK).absolute()
-        if lock_path in _HELD:
-            return
-        self.path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise RunLocked(f"run directory {self.path} is in use by process {holder}") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        _HELD[lock_path] = fd
+        lock_directory(self.path, "run directory")
 
     def release(self) -> None:
         """Gives the lock up (the end of the process does too); a no-op when not held."""
-        fd = _HELD.pop((self.path / LOCK).absolute(), None)
-        if fd is not None:
-            os.close(fd)
+        release_directory(self.path)
 
     def create(self, config: ConfigDict | Mapping[str, Any], *, allowed_changes: Sequence[str] = ALLOWED_CHANGES) -> None:
         """Checks ``config`` against the run's own, locks, and writes config.json if the run is new."""
