@@ -1,6 +1,8 @@
 """``tools/compare.py`` end to end, with real runs: two PEs x two seeds of a tiny model produce
 every report file; a sweep interrupted mid-run and rerun ends with the same statistics as one that
-was never interrupted; the PDF's pages render and are not blank; the HTML needs no other file."""
+was never interrupted; the PDF's pages render and are not blank; the HTML needs no other file.
+With ``tests/sweep/fake_main.py`` standing in for the runs: a second sweep of a directory while one
+runs, or a sweep of another study, is refused in one line and writes nothing."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -17,8 +20,12 @@ import numpy as np
 import pytest
 
 from mathpe_jax.analysis.report import FILES, FIGURES, STATS_JSON
+from mathpe_jax.sweep.plan import PlannedRun
+from mathpe_jax.sweep.state import run_state
 from tests.conftest import REPO_ROOT
 from tests.helpers_run import TINY_OVERRIDES
+from tests.sweep.test_local import FAKE_MAIN
+from tools.compare import main as compare_main
 
 
 OVERRIDES = [f"--config.{k}={v}" for k, v in {**TINY_OVERRIDES, "train.steps": 30, "train.checkpoint_every": 10}.items()]
@@ -31,6 +38,73 @@ def compare(out: Path, *extra: str) -> list[str]:
 
 def _env() -> dict[str, str]:
     return {**os.environ, "JAX_PLATFORMS": "cpu"}
+
+
+@pytest.fixture
+def fake_runs(monkeypatch):
+    """``compare_main`` in this process, its runs ``fake_main.py`` processes."""
+    monkeypatch.chdir(REPO_ROOT)
+    monkeypatch.setattr(PlannedRun, "command", lambda self: [sys.executable, str(FAKE_MAIN), *self.arguments()])
+    monkeypatch.delenv("FAKE_MAIN_SLEEP", raising=False)
+
+
+def _files(out: Path) -> dict[Path, bytes]:
+    return {path: path.read_bytes() for path in sorted(out.rglob("*")) if path.is_file()}
+
+
+def test_a_second_sweep_of_a_directory_is_refused_naming_the_first(fake_runs, tmp_path, capsys):
+    """The first sweep in a child process, its runs held up; the second, here, fails in one line
+    naming the first's process and writes nothing; once the first is stopped the same command
+    finishes the study."""
+    out = tmp_path / "sweep"
+    args = ["--configs", "configs/rope.py", "configs/nope.py", "--seeds", "2", "--out", str(out), "--jobs", "2", "--no_report"]
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(REPO_ROOT)!r})
+        from mathpe_jax.sweep.plan import PlannedRun
+        from tests.sweep.test_local import FAKE_MAIN
+        from tools.compare import main
+        PlannedRun.command = lambda self: [sys.executable, str(FAKE_MAIN), *self.arguments()]
+        sys.exit(main({args!r}))
+    """)
+    first = subprocess.Popen([sys.executable, "-c", script], cwd=REPO_ROOT, env={**os.environ, "FAKE_MAIN_SLEEP": "60"},
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not all(run_state(out / "rope" / f"seed{seed}") == "running" for seed in (0, 1)):
+            assert first.poll() is None and time.monotonic() < deadline, "the first sweep did not start its runs"
+            time.sleep(0.2)
+        before = _files(out)
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as refused:
+            compare_main(args)
+        assert refused.value.code == 2
+        assert capsys.readouterr().err.splitlines() == [f"error: sweep directory {out} is in use by process {first.pid}"]
+        assert _files(out) == before
+    finally:
+        first.send_signal(signal.SIGTERM)
+        _, err = first.communicate(timeout=60)
+    assert first.returncode == 143, err[-2000:]
+    assert compare_main(args) == 0
+    assert all(run_state(out / name / f"seed{seed}") == "finished" for name in ("rope", "nope") for seed in (0, 1))
+
+
+def test_a_sweep_of_another_study_is_refused_and_writes_nothing(fake_runs, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    study = ["--configs", "configs/rope.py", "--seeds", "1", "--out", str(out), "--no_report"]
+    assert compare_main(study) == 0
+    before = _files(out)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as refused:
+        compare_main(["--configs", "configs/nope.py", "--seeds", "1", "--out", str(out), "--no_report"])
+    assert refused.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {out / 'sweep.json'}: {out} holds arm 'rope' (configs/rope.py), which --configs leaves out; "
+        "use another --out for a different study"
+    ]
+    assert _files(out) == before
+    assert compare_main(study) == 0  # the same study reruns: its finished run is skipped
+    assert _files(out) == before
 
 
 @pytest.fixture(scope="module")

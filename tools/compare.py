@@ -5,8 +5,11 @@
 
 A preset (``configs/experiments/copy_cpu.py``) stands for all the PEs it names. Runs go to
 ``OUT/<config name>/seed<k>``; finished runs are skipped and unfinished ones resume, so an
-interrupted sweep is finished by running the same command again. Locally the sweep ends by writing
-the report (``tools/report.py OUT``); with ``--pbs`` each run is a PBS job and a last job writes it.
+interrupted sweep is finished by running the same command again. OUT holds one sweep at a time and
+one study: a second sweep while one runs, or one that drops or changes an arm, a seed or an
+override of the study OUT holds, is refused before it writes anything. Locally the sweep ends by
+writing the report (``tools/report.py OUT``); with ``--pbs`` each run is a PBS job and a last job
+writes it.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from absl import flags, logging
 from mathpe_jax import cli
 from mathpe_jax.errors import UserError
 from mathpe_jax.logs import quiet_library_logs
+from mathpe_jax.sweep.directory import open_sweep
 from mathpe_jax.sweep.local import Interrupted, run_local
 from mathpe_jax.sweep.pbs import submit_pbs
-from mathpe_jax.sweep.plan import plan_runs, record_plan
+from mathpe_jax.sweep.plan import PlannedRun, plan_runs
 
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -53,28 +57,35 @@ def main(argv: list[str]) -> int:
     quiet_library_logs(args.verbose)
     try:
         runs = plan_runs(args.configs, range(args.seeds), args.out, overrides)
-        record_plan(args.out, runs)
-        if args.pbs:
-            submitted = submit_pbs(runs, args.out, shlex.split(args.qsub_args), report=not args.no_report,
-                                   container=args.container)
-            for key, job in submitted.runs.items():
-                print(f"{key}: job {job}")
-            print(f"{len(submitted.runs)} submitted, {len(submitted.skipped)} finished or queued already"
-                  + (f"; report job {submitted.report_job}" if submitted.report_job else ""))
-            return 0
-        outcomes = run_local(runs, args.out, jobs=args.jobs)
+        with open_sweep(args.out, runs):
+            return _sweep(args, runs)
     except Interrupted as stop:
         print(stop, file=sys.stderr)
         return 128 + 15
     except UserError as err:
         cli.fail(str(err))
+
+
+def _sweep(args: argparse.Namespace, runs: list[PlannedRun]) -> int:
+    """Submits or runs the sweep, then writes its report; the exit status of ``main``."""
+    if args.pbs:
+        submitted = submit_pbs(runs, args.out, shlex.split(args.qsub_args), report=not args.no_report,
+                               container=args.container)
+        for key, job in submitted.runs.items():
+            print(f"{key}: job {job}")
+        print(f"{len(submitted.runs)} submitted, {len(submitted.skipped)} finished or queued already"
+              + (f"; report job {submitted.report_job}" if submitted.report_job else ""))
+        return 0
+    outcomes = run_local(runs, args.out, jobs=args.jobs)
     failed = [o for o in outcomes if o.status in ("failed", "busy")]
     for outcome in failed:
-        print(f"{outcome.run.key}: {outcome.status}: {outcome.detail}", file=sys.stderr)
+        print(outcome, file=sys.stderr)
     if not args.no_report:
         from mathpe_jax.analysis.report import write_report
 
         written = write_report(args.out)
+        if written.warning:
+            print(written.warning, file=sys.stderr)
         print(f"report: {written.html} ({len(runs) - len(failed)}/{len(runs)} runs)")
     return 1 if failed else 0
 

@@ -2,7 +2,8 @@
 
 Reads every run directory under DIR and writes comparison_report.json, statistical_analysis.json,
 visualizations/*.png, summary.md, report.html and report.pdf into DIR (see
-``mathpe_jax/analysis/report.py``). Runs still training are left out until they are evaluated.
+``mathpe_jax/analysis/report.py``). Runs without results.json (still training, failed, stopped, or
+planned by DIR/sweep.json and never started) are left out, and named in the report and on stderr.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ def main(argv: list[str]) -> int:
         written = write_report(args.directory)
     except ValueError as error:
         cli.fail(str(error))
+    if written.warning:
+        print(written.warning, file=sys.stderr)
     print(f"report: {written.html}, {written.pdf}, {len(written.figures)} figures in {written.directory / 'visualizations'}")
     return 0
 

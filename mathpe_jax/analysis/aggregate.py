@@ -1,9 +1,11 @@
 """Run directories as records: what a sweep produced, found on disk and grouped for comparison.
 
 Only the files of the run-directory contract are read (``config.json``, ``results.json``,
-``predictions.jsonl``), with ``json`` directly: importing ``mathpe_jax.run`` would load JAX, and
-analysing a sweep on a laptop must not need it. A run is identified by its saved config, which is
-the config as run; ``results.json`` may come from an older evaluation and is taken as written.
+``predictions.jsonl``), and a sweep's plan (``sweep.json``), with ``json`` directly: importing
+``mathpe_jax.run`` would load JAX, and analysing a sweep on a laptop must not need it. A run is
+identified by its saved config, which is the config as run; ``results.json`` may come from an older
+evaluation and is taken as written. A run without ``results.json`` cannot be compared, but it is
+never dropped in silence: ``find_missing`` names it, so an arm with a seed fewer says why.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["CONFIG", "PREDICTIONS", "RESULTS", "Run", "find_runs", "group_runs"]
+__all__ = ["CONFIG", "PREDICTIONS", "RESULTS", "SWEEP", "Run", "find_missing", "find_runs", "group_runs", "planned_runs"]
 
 CONFIG = "config.json"
 RESULTS = "results.json"
 PREDICTIONS = "predictions.jsonl"
+SWEEP = "sweep.json"  # a sweep directory's plan: {"runs": {"<name>/seed<k>": {"config", "seed", "overrides", ...}}}
 
 
 def _read_object(path: Path) -> dict[str, Any]:
@@ -99,10 +102,37 @@ class Run:
         return predictions
 
 
+def _under(root: Path, name: str) -> list[Path]:
+    """Files called ``name`` at or under ``root``, sorted, outside hidden folders: those hold a
+    run's work in progress (an evaluation being staged), never a run."""
+    return sorted(path for path in root.rglob(name) if not any(part.startswith(".") for part in path.relative_to(root).parts))
+
+
 def find_runs(root: str | Path) -> list[Run]:
     """Every run directory at or under ``root``, sorted by path. A directory counts as a run once it
     has ``results.json``; one still training (config only) is skipped, not an error."""
-    return [Run.read(results.parent) for results in sorted(Path(root).rglob(RESULTS))]
+    return [Run.read(results.parent) for results in _under(Path(root), RESULTS)]
+
+
+def planned_runs(root: str | Path) -> dict[str, dict[str, Any]]:
+    """The runs ``root/sweep.json`` plans, by key (``<name>/seed<k>``, also the run's directory
+    under ``root``); empty when ``root`` is not a sweep directory."""
+    path = Path(root) / SWEEP
+    if not path.is_file():
+        return {}
+    runs = _read_object(path).get("runs")
+    if not isinstance(runs, dict):
+        raise ValueError(f"{path}: no runs")
+    return runs
+
+
+def find_missing(root: str | Path) -> list[Path]:
+    """Run directories at or under ``root`` without ``results.json``, sorted: those begun
+    (``config.json``) and those that ``root/sweep.json`` plans, begun or not. A run failed, stopped
+    or still training has none; ``find_runs`` leaves it out, and a report names it instead."""
+    root = Path(root)
+    expected = {config.parent for config in _under(root, CONFIG)} | {root / key for key in planned_runs(root)}
+    return sorted(path for path in expected if not (path / RESULTS).is_file())
 
 
 def group_runs(runs: Iterable[Run], by: Literal["label", "group"] = "label") -> dict[str, list[Run]]:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["findings", "html_report", "pdf_report", "summary_markdown"]
+__all__ = ["findings", "html_report", "missing_text", "pdf_report", "summary_markdown"]
 
 TITLE = "Positional encodings compared"
 BUCKET_WORDS = {
@@ -80,6 +81,12 @@ def settings_text(s: dict[str, Any]) -> str:
     if s.get("examples_per_length"):
         parts.append(f"{s['examples_per_length']} test problems per length")
     return "; ".join(parts) + "."
+
+
+def missing_text(paths: Sequence[str]) -> str:
+    """The runs a report leaves out, each named, so that an arm with a seed fewer says why."""
+    runs = "1 run" if len(paths) == 1 else f"{len(paths)} runs"
+    return f"{runs} left out, with no results.json (failed, stopped or not evaluated yet): {', '.join(paths)}"
 
 
 def headline_rows(study: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -157,6 +164,8 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
 def summary_markdown(report: dict[str, Any], statistics: dict[str, Any]) -> str:
     """One page: per study its settings, the headline table and the out-of-distribution findings."""
     parts = [f"# {TITLE}", "", f"Runs under `{report['directory']}`; full report: `report.html`, `report.pdf`.", ""]
+    if report["missing"]:
+        parts += [f"**{missing_text(report['missing'])}.**", ""]
     for task, study in report["studies"].items():
         parts += [f"## {task}", "", settings_text(study["settings"]) + " Mean [bootstrap 95% interval] over seeds.", ""]
         parts += [_markdown_table(*headline_rows(study)), ""]
@@ -187,8 +196,10 @@ def html_report(report: dict[str, Any], statistics: dict[str, Any], directory: P
     """The whole report as one HTML file: figures embedded, configs and commands included."""
     e = html.escape
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{TITLE}</title><style>{_STYLE}</style></head><body>",
-           f"<h1>{TITLE}</h1><p>Runs under <code>{e(report['directory'])}</code>.</p>",
-           f"<h2>Method</h2><p>{e(statistics['method'])}</p>"]
+           f"<h1>{TITLE}</h1><p>Runs under <code>{e(report['directory'])}</code>.</p>"]
+    if report["missing"]:
+        out.append(f"<p class='caveat'>{e(missing_text(report['missing']))}.</p>")
+    out.append(f"<h2>Method</h2><p>{e(statistics['method'])}</p>")
     for task, study in report["studies"].items():
         stats = statistics["studies"][task]
         out.append(f"<h2>Task: {e(task)}</h2>")
@@ -266,6 +277,8 @@ def pdf_report(report: dict[str, Any], statistics: dict[str, Any], directory: Pa
     pdf.add_page()
     text(TITLE, 18, 9)
     text(f"Runs under {report['directory']}.")
+    if report["missing"]:
+        text(missing_text(report["missing"]) + ".")
     text("Method. " + statistics["method"])
     for task, study in report["studies"].items():
         stats = statistics["studies"][task]

@@ -12,6 +12,10 @@ and writes, into ``DIR``:
 - ``visualizations/*.png``, ``summary.md`` (one page), ``report.html`` (self-contained) and
   ``report.pdf``.
 
+Runs without ``results.json`` (failed, stopped, not started) are named under ``missing`` in the
+report and at the top of every document, and ``Written.warning`` names their directories for the
+command line, so an arm with fewer seeds than planned never passes unnoticed.
+
 Everything is derived from the run directories, so rerunning it on the same runs rewrites the same
 report. A study is one task: runs of different tasks are never compared with each other.
 """
@@ -25,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from mathpe_jax.analysis import plots
-from mathpe_jax.analysis.aggregate import Run, find_runs, group_runs
-from mathpe_jax.analysis.documents import html_report, pdf_report, summary_markdown
+from mathpe_jax.analysis.aggregate import Run, find_missing, find_runs, group_runs, planned_runs
+from mathpe_jax.analysis.documents import html_report, missing_text, pdf_report, summary_markdown
 from mathpe_jax.analysis.stats import ALPHA, compare_labels, rank_table, seed_summary
 
 __all__ = ["FILES", "Written", "build_report", "write_report"]
@@ -38,7 +42,6 @@ SUMMARY = "summary.md"
 HTML = "report.html"
 PDF = "report.pdf"
 FILES = (REPORT_JSON, STATS_JSON, SUMMARY, HTML, PDF)
-SWEEP_RECORD = "sweep.json"
 # The buckets every synthetic study is tested on, with the words a reader sees.
 BUCKETS = {"in_distribution": "training lengths", "out_of_distribution": "lengths beyond training"}
 EFFICIENCY = {
@@ -54,6 +57,12 @@ EFFICIENCY = {
 class Written:
     directory: Path
     figures: list[Path]
+    missing: list[Path]  # run directories left out: no results.json
+
+    @property
+    def warning(self) -> str | None:
+        """``warning: ...`` naming every run left out, for stderr; None when none is."""
+        return f"warning: {missing_text([str(path) for path in self.missing])}" if self.missing else None
 
     @property
     def html(self) -> Path:
@@ -185,10 +194,9 @@ def _study(task: str, runs: Sequence[Run], directory: Path) -> tuple[dict[str, A
 
 def _commands(directory: Path) -> dict[str, Any]:
     """How to reproduce the sweep: the compare command and each run's own, from ``sweep.json``."""
-    path = directory / SWEEP_RECORD
-    if not path.is_file():
+    runs = planned_runs(directory)
+    if not runs:
         return {}
-    runs = json.loads(path.read_text(encoding="utf-8")).get("runs", {})
     configs = list(dict.fromkeys(r["config"] for r in runs.values()))
     seeds = sorted({r["seed"] for r in runs.values()})
     overrides = list(dict.fromkeys(o for r in runs.values() for o in r["overrides"]))
@@ -246,6 +254,7 @@ def build_report(directory: str | Path) -> tuple[dict[str, Any], dict[str, Any]]
         raise ValueError(f"{directory}: no evaluated run (no results.json under it)")
     report: dict[str, Any] = {
         "directory": str(directory),
+        "missing": [path.relative_to(directory).as_posix() for path in find_missing(directory)],
         "commands": _commands(directory),
         "efficiency_columns": {key: words for key, (words, _) in EFFICIENCY.items()},
         "studies": {},
@@ -291,4 +300,4 @@ def write_report(directory: str | Path) -> Written:
     _write(directory / HTML, html_report(report, statistics, directory))
     _write(directory / PDF, pdf_report(report, statistics, directory))
     figures = [directory / f["file"] for s in report["studies"].values() for f in s["figures"] if f["file"]]
-    return Written(directory, figures)
+    return Written(directory, figures, [directory / path for path in report["missing"]])

@@ -3,7 +3,9 @@
 Finished runs are skipped and unfinished ones resume (``main`` resumes from the run's newest
 checkpoint), so rerunning an interrupted sweep loses nothing. SIGINT or SIGTERM stops the sweep
 the way PBS stops a run: every running run gets SIGTERM, saves a checkpoint and exits, and the
-sweep exits after them. Each run's output goes to ``OUT/logs/<name>.seed<k>.log``.
+sweep exits after them, saying of each run what became of it (finished, stopped with a checkpoint
+at step N, not started), read from its exit status and its directory rather than assumed. Each
+run's output goes to ``OUT/logs/<name>.seed<k>.log``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from absl import logging
 
 from mathpe_jax.progress import format_seconds
 from mathpe_jax.sweep.plan import PlannedRun
-from mathpe_jax.sweep.state import read_progress, run_state
+from mathpe_jax.sweep.state import latest_checkpoint, read_progress, run_state
 
 __all__ = ["LOGS", "Interrupted", "Outcome", "log_path", "run_local"]
 
@@ -27,15 +29,27 @@ LOGS = "logs"
 STOPPED = 128 + signal.SIGTERM  # main's status after saving a checkpoint on SIGTERM
 
 
-class Interrupted(Exception):
-    """The sweep was asked to stop; its running runs saved checkpoints and exited."""
-
-
 @dataclasses.dataclass(frozen=True)
 class Outcome:
     run: PlannedRun
-    status: str  # "finished", "skipped" (finished before), "busy" (another process runs it), "failed"
+    # "finished", "skipped" (finished before), "busy" (another process runs it), "failed", and when
+    # the sweep is stopped, "stopped" (detail: its checkpoint) or "not started"
+    status: str
     detail: str = ""
+
+    def __str__(self) -> str:
+        """One line for the person who ran the sweep: ``rope/seed1: stopped with a checkpoint at step 20``."""
+        text = {"skipped": "finished before this sweep", "stopped": f"stopped {self.detail}"}.get(self.status)
+        return f"{self.run.key}: {text or self.status + (f': {self.detail}' if self.detail else '')}"
+
+
+class Interrupted(Exception):
+    """The sweep was asked to stop and its running runs have exited; ``outcomes`` (one per run, in
+    plan order) and the message say what became of each."""
+
+    def __init__(self, signum: int, outcomes: list[Outcome]):
+        self.outcomes = outcomes
+        super().__init__("\n".join([f"sweep stopped by signal {signum}; rerun the same command to resume", *map(str, outcomes)]))
 
 
 def log_path(out: Path, run: PlannedRun) -> Path:
@@ -62,7 +76,8 @@ def _status_line(done: int, total: int, running: dict[subprocess.Popen, PlannedR
 
 
 def run_local(runs: Sequence[PlannedRun], out: str | Path, jobs: int = 1, status_every: float = 60.0) -> list[Outcome]:
-    """Runs every unfinished run of ``runs``, ``jobs`` at a time, in order; returns one outcome per run.
+    """Runs every unfinished run of ``runs``, ``jobs`` at a time, in order; returns one outcome per
+    run, in the order of ``runs``.
 
     Raises ``Interrupted`` after SIGINT/SIGTERM, once the running runs have checkpointed and exited.
     """
@@ -111,7 +126,10 @@ def run_local(runs: Sequence[PlannedRun], out: str | Path, jobs: int = 1, status
                     outcomes.append(Outcome(run, "finished"))
                     logging.info("%s: finished", run.key)
                 elif process in signalled and process.returncode in (STOPPED, -signal.SIGTERM):
-                    logging.info("%s: stopped with a checkpoint", run.key)
+                    step = latest_checkpoint(run.workdir)
+                    outcomes.append(Outcome(run, "stopped", "before its first checkpoint" if step is None
+                                            else f"with a checkpoint at step {step}"))
+                    logging.info("%s", outcomes[-1])
                 else:
                     detail = f"exit status {process.returncode}: {_last_line(log_path(out, run))}"
                     outcomes.append(Outcome(run, "failed", detail))
@@ -122,6 +140,9 @@ def run_local(runs: Sequence[PlannedRun], out: str | Path, jobs: int = 1, status
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    outcomes += [Outcome(run, "not started") for run in queue]
+    order = {run.key: index for index, run in enumerate(runs)}
+    outcomes.sort(key=lambda outcome: order[outcome.run.key])
     if stop:
-        raise Interrupted(f"sweep stopped by signal {stop[0]}; every run saved a checkpoint; rerun the same command to resume")
+        raise Interrupted(stop[0], outcomes)
     return outcomes

@@ -3,9 +3,9 @@
 A config is named as ``main`` takes it (``configs/rope.py`` or ``configs/experiments/copy_cpu.py:t5``).
 A file given without an argument whose module defines ``SWEEP`` (the experiment presets) stands for
 one config per entry, so ``configs/experiments/copy_cpu.py`` is the six-PE copy study. Each run goes
-to ``OUT/<config.name>/seed<k>``; the plan is recorded in ``OUT/sweep.json``, and a rerun of the
-sweep must plan the same command for every run it shares with the record (it may add runs), so a
-directory never mixes two studies under one name.
+to ``OUT/<config.name>/seed<k>``; the plan is recorded in ``OUT/sweep.json``, and a later sweep of
+``OUT`` must plan every recorded run again with the same command (it may add arms and seeds), so a
+directory never mixes two studies.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 from mathpe_jax import cli
 from mathpe_jax.errors import UserError
 
-__all__ = ["MANIFEST", "PlannedRun", "expand_configs", "plan_runs", "read_plan", "record_plan"]
+__all__ = ["MANIFEST", "PlannedRun", "check_plan", "expand_configs", "plan_runs", "read_plan", "record_plan"]
 
 MANIFEST = "sweep.json"
 
@@ -129,21 +129,35 @@ def read_plan(out: str | Path) -> dict[str, dict[str, Any]]:
         raise UserError(f"{path}: not a sweep record ({error}); move it aside or choose another --out") from None
 
 
-def record_plan(out: str | Path, runs: Sequence[PlannedRun]) -> None:
-    """Adds ``runs`` to ``OUT/sweep.json``, refusing a run whose recorded plan differs (the same
-    directory would then hold another study's run). Written atomically."""
+def check_plan(out: str | Path, runs: Sequence[PlannedRun]) -> None:
+    """Refuses ``runs`` when ``OUT/sweep.json`` records another study, naming the first setting that
+    differs: a recorded run planned now with another config or other overrides, or not planned at
+    all (its arm, or its seed, left out). A sweep may add arms and seeds, never drop or change one,
+    so every report of ``OUT`` is of one study. Reads only."""
     out = Path(out)
-    recorded = read_plan(out)
-    for run in runs:
-        before = recorded.get(run.key)
-        planned = {k: v for k, v in run.record().items() if k != "workdir"}  # the workdir follows from the key
-        if before is not None and any(before.get(k) != v for k, v in planned.items()):
-            changed = next(k for k, v in planned.items() if before.get(k) != v)
+    planned = {run.key: run for run in runs}
+    for key, before in read_plan(out).items():
+        run = planned.get(key)
+        if run is None:
+            name, seed = key.rsplit("/seed", 1)
+            seeds = sorted(r.seed for r in runs if r.name == name)
+            left_out = (f"seed {seed} of arm {name!r}, which --seeds {len(seeds)} leaves out" if seeds
+                        else f"arm {name!r} ({before.get('config')}), which --configs leaves out")
+            raise UserError(f"{out / MANIFEST}: {out} holds {left_out}; use another --out for a different study")
+        planned_now = {k: v for k, v in run.record().items() if k != "workdir"}  # the workdir follows from the key
+        changed = next((k for k, v in planned_now.items() if before.get(k) != v), None)
+        if changed is not None:
             raise UserError(
-                f"{out / MANIFEST}: run {run.key} was planned with {changed}={before.get(changed)!r}, "
-                f"now {run.record()[changed]!r}; use another --out for a different study"
+                f"{out / MANIFEST}: run {key} was planned with {changed}={before.get(changed)!r}, "
+                f"now {planned_now[changed]!r}; use another --out for a different study"
             )
-        recorded[run.key] = run.record()
+
+
+def record_plan(out: str | Path, runs: Sequence[PlannedRun]) -> None:
+    """Adds ``runs`` to ``OUT/sweep.json`` once ``check_plan`` accepts them. Written atomically."""
+    out = Path(out)
+    check_plan(out, runs)
+    recorded = read_plan(out) | {run.key: run.record() for run in runs}
     out.mkdir(parents=True, exist_ok=True)
     temporary = out / f".{MANIFEST}.tmp"
     temporary.write_text(json.dumps({"runs": recorded}, indent=2) + "\n", encoding="utf-8")

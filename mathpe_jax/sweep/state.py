@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["RunProgress", "State", "directory_bytes", "read_json_object", "read_progress", "run_state"]
+__all__ = ["RunProgress", "State", "directory_bytes", "latest_checkpoint", "read_json_object", "read_progress", "run_state"]
 
 State = Literal["new", "partial", "running", "finished"]
 _LOCKS = Path("/proc/locks")
@@ -54,6 +54,16 @@ def run_state(workdir: str | Path) -> State:
     if "eval" in results and results.get("step") == steps:
         return "finished"
     return "partial"
+
+
+def latest_checkpoint(workdir: str | Path) -> int | None:
+    """The newest checkpoint step in ``workdir/checkpoints`` (Orbax names each step's folder by its
+    number; a save still in progress has a longer name and does not count), or None."""
+    try:
+        steps = [int(entry.name) for entry in (Path(workdir) / "checkpoints").iterdir() if entry.name.isdigit()]
+    except OSError:
+        return None
+    return max(steps, default=None)
 
 
 @dataclasses.dataclass(frozen=True)

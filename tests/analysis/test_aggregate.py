@@ -1,4 +1,4 @@
-"""Run directories found, read and grouped; unfinished runs skipped, broken ones named."""
+"""Run directories found, read and grouped; unfinished runs skipped but named, broken ones named."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mathpe_jax.analysis import Run, find_runs, group_runs
+from mathpe_jax.analysis import Run, find_missing, find_runs, group_runs
 from tests.analysis.helpers import write_run
 
 
@@ -34,6 +34,19 @@ def test_find_runs_reads_every_run_sorted_and_skips_unfinished_ones(tmp_path):
     assert first.config["model"]["pe"]["name"] == "rope"
     assert [p["symbolic_correct"] for p in runs[2].predictions] == [True, False]
     assert runs[2].predictions[0]["id"] == "p0"
+
+
+def test_find_missing_names_runs_begun_or_planned_without_results(tmp_path):
+    write_run(tmp_path / "rope" / "seed0", "rope", seed=0)
+    (tmp_path / "rope" / "seed1").mkdir(parents=True)
+    (tmp_path / "rope" / "seed1" / "config.json").write_text("{}")  # begun, then failed or stopped
+    (tmp_path / "rope" / "seed1" / ".eval-staging").mkdir()
+    (tmp_path / "rope" / "seed1" / ".eval-staging" / "results.json").write_text("{}")  # an evaluation half written
+    planned = {f"rope/seed{seed}": {"config": "configs/rope.py", "seed": seed, "overrides": []} for seed in (0, 1, 2)}
+    (tmp_path / "sweep.json").write_text(json.dumps({"runs": planned}))  # seed 2 never started
+    assert find_missing(tmp_path) == [tmp_path / "rope" / "seed1", tmp_path / "rope" / "seed2"]
+    assert [run.path for run in find_runs(tmp_path)] == [tmp_path / "rope" / "seed0"]
+    assert find_missing(tmp_path / "rope" / "seed0") == []
 
 
 def test_predictions_are_read_on_first_use(tmp_path):

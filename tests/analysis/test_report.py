@@ -1,6 +1,7 @@
 """The report's statistics and sentences, on hand-written runs: paired tests restricted to a
 bucket's problems agree with statsmodels on those problems alone, and every sentence quotes the
-numbers of statistical_analysis.json. (Real runs, every file and the PDF: tests/test_compare.py.)"""
+numbers of statistical_analysis.json; runs without results are named, never dropped in silence.
+(Real runs, every file and the PDF: tests/test_compare.py.)"""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from mathpe_jax.analysis import find_runs, group_runs
 from mathpe_jax.analysis.documents import findings, headline_rows, verdicts
 from mathpe_jax.analysis.report import build_report
 from mathpe_jax.analysis.stats import compare_labels
+from tools.report import main as report_main
 
 
 def _run(path: Path, pe: str, seed: int, verdicts: dict[str, list[bool]]) -> None:
@@ -76,3 +78,21 @@ def test_sentences_quote_the_statistics(tmp_path):
     assert stats["ranks"]["out_of_distribution"] == ["nope", "rope"]
     assert verdicts(stats, "out_of_distribution").endswith("alpha = 0.05): nope > rope.")
     assert verdicts(stats, "in_distribution").endswith("nope ~ rope.")
+
+
+def test_runs_without_results_are_named_in_the_report_and_on_stderr(tmp_path, capsys):
+    """A run stopped before its evaluation and one planned but never started: both arms are still
+    reported, and every document and the command line say which runs they lack."""
+    root = _sweep(tmp_path)
+    (root / "b" / "seed1" / "results.json").unlink()
+    planned = {f"{arm}/seed{seed}": {"config": f"configs/{arm}.py", "seed": seed, "overrides": [], "workdir": f"{arm}/seed{seed}"}
+               for arm in ("a", "b") for seed in (0, 1, 2) if (arm, seed) != ("b", 2)}
+    (root / "sweep.json").write_text(json.dumps({"runs": planned}))
+    assert report_main([str(root)]) == 0
+    named = "2 runs left out, with no results.json (failed, stopped or not evaluated yet)"
+    assert capsys.readouterr().err.splitlines() == [f"warning: {named}: {root / 'a' / 'seed2'}, {root / 'b' / 'seed1'}"]
+    report = json.loads((root / "comparison_report.json").read_text())
+    assert report["missing"] == ["a/seed2", "b/seed1"]
+    assert [run["seed"] for run in report["studies"]["copy"]["arms"]["rope"]["runs"]] == [0]
+    for document in ("summary.md", "report.html"):
+        assert f"{named}: a/seed2, b/seed1." in (root / document).read_text()

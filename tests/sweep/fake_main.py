@@ -1,5 +1,5 @@
 """Stands in for ``mathpe_jax.main`` in sweep tests: writes a run directory the way main does,
-in a moment, and honours SIGTERM by exiting 143 as main does after its checkpoint.
+in a moment, and honours SIGTERM as main does: it saves a checkpoint (``checkpoints/1``) and exits 143.
 
     fake_main.py --config=... --workdir=DIR --config.seed=K [--config.x=y ...]
 
@@ -17,7 +17,15 @@ from pathlib import Path
 
 args = dict(a[2:].split("=", 1) for a in sys.argv[1:])
 workdir, seed = Path(args["workdir"]), int(args["config.seed"])
-signal.signal(signal.SIGTERM, lambda *_: (print("stopped by SIGTERM at step 1; rerun the same command to resume"), sys.exit(143)))
+
+
+def stopped(*_):
+    (workdir / "checkpoints" / "1").mkdir(parents=True, exist_ok=True)
+    print("stopped by SIGTERM at step 1; rerun the same command to resume")
+    sys.exit(143)
+
+
+signal.signal(signal.SIGTERM, stopped)
 workdir.mkdir(parents=True, exist_ok=True)
 lock = os.open(workdir / ".lock", os.O_RDWR | os.O_CREAT)
 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

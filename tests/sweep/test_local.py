@@ -54,9 +54,12 @@ def test_a_failed_run_is_reported_and_retried_on_the_next_sweep(tmp_path, monkey
     assert _attempts(runs[1]) == 2
 
 
-def test_sigint_stops_running_runs_once_and_the_rerun_finishes(tmp_path):
-    """The sweep in a child process: SIGINT while two slow runs are going; each gets one SIGTERM
-    (exit 143, no traceback in its log), the sweep exits 143, and a rerun finishes both."""
+def test_sigint_stops_running_runs_once_says_what_became_of_each_and_the_rerun_finishes(tmp_path):
+    """The sweep in a child process: SIGINT while two slow runs are going, a third waits and a fourth
+    finished before; each running run gets one SIGTERM (exit 143, no traceback in its log), the
+    sweep exits 143 saying of every run what is true, and a rerun finishes the rest."""
+    runs = _runs(tmp_path)
+    assert [o.status for o in run_local(runs[3:], tmp_path)] == ["finished"]
     script = textwrap.dedent(f"""
         import sys
         from pathlib import Path
@@ -66,24 +69,30 @@ def test_sigint_stops_running_runs_once_and_the_rerun_finishes(tmp_path):
         from mathpe_jax.sweep.plan import PlannedRun
         PlannedRun.command = lambda self: [sys.executable, str(FAKE_MAIN), *self.arguments()]
         try:
-            run_local(_runs(Path({str(tmp_path)!r}), names=("a",)), {str(tmp_path)!r}, jobs=2)
+            run_local(_runs(Path({str(tmp_path)!r})), {str(tmp_path)!r}, jobs=2)
         except Interrupted as stop:
             print(stop)
             sys.exit(143)
     """)
     sweep = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
                              env={"FAKE_MAIN_SLEEP": "60", "PATH": "/usr/bin:/bin"})
-    runs = _runs(tmp_path, names=("a",))
     deadline = time.monotonic() + 60
-    while not all(run_state(r.workdir) == "running" for r in runs):
+    while not all(run_state(r.workdir) == "running" for r in runs[:2]):
         assert time.monotonic() < deadline, "runs did not start"
         time.sleep(0.2)
     sweep.send_signal(signal.SIGINT)
     out, _ = sweep.communicate(timeout=60)
     assert sweep.returncode == 143
+    assert out.splitlines()[-4:] == [
+        "a/seed0: stopped with a checkpoint at step 1",
+        "a/seed1: stopped with a checkpoint at step 1",
+        "b/seed0: not started",
+        "b/seed1: finished before this sweep",
+    ]
     assert "rerun the same command to resume" in out
-    for run in runs:
+    for run in runs[:2]:
         log = (tmp_path / local.LOGS / f"a.seed{run.seed}.log").read_text()
         assert log.count("stopped by SIGTERM") == 1 and "Traceback" not in log
         assert run_state(run.workdir) == "partial"
-    assert [o.status for o in run_local(runs, tmp_path, jobs=2)] == ["finished", "finished"]
+    assert run_state(runs[2].workdir) == "new"
+    assert [o.status for o in run_local(runs, tmp_path, jobs=2)] == ["finished", "finished", "finished", "skipped"]

@@ -1,5 +1,6 @@
 """A sweep's plan: presets expand to their PEs, every override is checked before anything runs,
-and a sweep directory refuses a second study under the same run names."""
+and a sweep directory keeps one study: it may gain arms and seeds, and refuses a plan that drops or
+changes any part of the study it holds."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 import pytest
 
 from mathpe_jax.errors import UserError
-from mathpe_jax.sweep.plan import MANIFEST, expand_configs, plan_runs, read_plan, record_plan
+from mathpe_jax.sweep.plan import MANIFEST, PlannedRun, check_plan, expand_configs, plan_runs, read_plan, record_plan
 from tests.conftest import REPO_ROOT
 
 
@@ -48,13 +49,36 @@ def test_bad_plans_are_one_line_errors(tmp_path, configs, overrides, message):
     assert "\n" not in str(error.value)
 
 
-def test_record_adds_runs_and_refuses_another_study_in_the_same_directory(tmp_path):
+def test_record_adds_arms_and_seeds_to_the_study(tmp_path):
     record_plan(tmp_path, plan_runs(["configs/rope.py"], [0], tmp_path))
-    record_plan(tmp_path, plan_runs(["configs/rope.py"], [0, 1], tmp_path))  # more seeds: fine
-    assert sorted(read_plan(tmp_path)) == ["rope/seed0", "rope/seed1"]
-    with pytest.raises(UserError, match=r"rope/seed0 was planned with overrides=\[\], now \['--config.train.steps=9'\]"):
-        record_plan(tmp_path, plan_runs(["configs/rope.py"], [0], tmp_path, ["--config.train.steps=9"]))
-    assert json.loads((tmp_path / MANIFEST).read_text())["runs"]["rope/seed0"]["overrides"] == []
+    record_plan(tmp_path, plan_runs(["configs/rope.py"], [0, 1], tmp_path))  # more seeds
+    record_plan(tmp_path, plan_runs(["configs/rope.py", "configs/nope.py"], [0, 1], tmp_path))  # an arm more
+    assert sorted(read_plan(tmp_path)) == ["nope/seed0", "nope/seed1", "rope/seed0", "rope/seed1"]
+
+
+@pytest.mark.parametrize(
+    ("configs", "seeds", "overrides", "message"),
+    [
+        (["configs/nope.py"], [0, 1], [], r"holds arm 'rope' \(configs/rope.py\), which --configs leaves out"),
+        (["configs/rope.py"], [0], [], "holds seed 1 of arm 'rope', which --seeds 1 leaves out"),
+        (["configs/rope.py"], [0, 1], ["--config.train.steps=9"],
+         r"run rope/seed0 was planned with overrides=\[\], now \['--config.train.steps=9'\]"),
+    ],
+    ids=["arm", "seeds", "args"],
+)
+def test_a_plan_that_drops_or_changes_part_of_the_study_is_refused(tmp_path, configs, seeds, overrides, message):
+    record_plan(tmp_path, plan_runs(["configs/rope.py"], [0, 1], tmp_path))
+    before = (tmp_path / MANIFEST).read_text()
+    with pytest.raises(UserError, match=f"^{tmp_path / MANIFEST}: .*{message}; use another --out for a different study$"):
+        record_plan(tmp_path, plan_runs(configs, seeds, tmp_path, overrides))
+    assert (tmp_path / MANIFEST).read_text() == before
+
+
+def test_an_arm_from_another_config_file_is_refused(tmp_path):
+    record_plan(tmp_path, plan_runs(["configs/rope.py"], [0], tmp_path))
+    elsewhere = PlannedRun("rope", "configs/experiments/copy_cpu.py:rope", 0, (), tmp_path / "rope" / "seed0")
+    with pytest.raises(UserError, match="run rope/seed0 was planned with config='configs/rope.py', now 'configs/experiments"):
+        check_plan(tmp_path, [elsewhere])
 
 
 def test_corrupt_record_is_named(tmp_path):
