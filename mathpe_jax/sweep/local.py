@@ -44,11 +44,10 @@ class Outcome:
 
 
 class Interrupted(Exception):
-    """The sweep was asked to stop and its running runs have exited; ``outcomes`` (one per run, in
-    plan order) and the message say what became of each."""
+    """The sweep was asked to stop and its running runs have exited; the message says what became
+    of each run, one line each, in plan order."""
 
     def __init__(self, signum: int, outcomes: list[Outcome]):
-        self.outcomes = outcomes
         super().__init__("\n".join([f"sweep stopped by signal {signum}; rerun the same command to resume", *map(str, outcomes)]))
 
 

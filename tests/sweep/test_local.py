@@ -1,6 +1,6 @@
 """The local sweep: runs N at a time, skips finished runs, reruns unfinished and failed ones, and
 on SIGINT stops every run with SIGTERM once. ``main`` is replaced by ``fake_main.py`` here; the
-real thing runs end to end in ``tests/tools/test_compare.py``."""
+real thing runs end to end in ``tests/test_compare.py``."""
 
 from __future__ import annotations
 
