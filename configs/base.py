@@ -100,6 +100,8 @@ def get_config() -> ConfigDict:
     c.eval.batch_size = 256
     c.eval.limit = 0  # text datasets: evaluate the first N test problems (0 = all)
     c.eval.max_new_tokens = 256  # text datasets: generation budget per problem
+    # --mode=eval: the checkpoint step to evaluate (0 = the step training ended with).
+    c.eval.step = 0
 
     c.mesh = ConfigDict()
     c.mesh.data = -1  # -1: all devices not used by the other axes

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import sys
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -135,7 +136,10 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 
 def fail(message: str) -> NoReturn:
-    """Prints ``error: <message>`` on one line and exits with status 2."""
+    """Prints ``error: <message>`` on one line and exits with status 2; with ``--verbose``, the
+    trace of the exception being handled comes first."""
+    if sys.exc_info()[0] is not None and FLAGS.is_parsed() and VERBOSE.value:
+        traceback.print_exc()
     print(f"error: {message}", file=sys.stderr)
     sys.exit(EXIT_USER_ERROR)
 

@@ -93,6 +93,8 @@ def validate(c: ConfigDict) -> None:
     _positive_int(c, "eval.examples_per_length", allow_zero=True)
     _positive_int(c, "eval.grid_examples", allow_zero=True)
     _positive_int(c, "eval.batch_size")
+    if "step" in c.eval:  # configs saved before it existed evaluate the final step
+        _positive_int(c, "eval.step", allow_zero=True)
 
     _positive_int(c, "lora.rank", allow_zero=True)
     if c.lora.rank:

@@ -35,8 +35,17 @@ def _pretrained_task() -> Task:
 
 
 def _is_run(directory: Path) -> bool:
+    """A run directory's config.json is a run config (it has a task); a Hugging Face one is not."""
     config = directory / "config.json"
-    return config.is_file() and "task" in json.loads(config.read_text())
+    if not config.is_file():
+        return False
+    try:
+        saved = json.loads(config.read_text())
+    except ValueError as err:
+        raise ValueError(f"{config} is not valid JSON ({err})") from None
+    if not isinstance(saved, dict):
+        raise ValueError(f"{config} holds a JSON {type(saved).__name__}, not a config (an object)")
+    return "task" in saved
 
 
 def load_checkpoint(checkpoint: str, base: str | None = None) -> Loaded:

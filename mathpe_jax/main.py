@@ -22,7 +22,9 @@ if __name__ == "__main__":
 
     signal.signal(signal.SIGTERM, _stopped_while_starting)
 
+import contextlib  # noqa: E402
 import errno  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -41,6 +43,7 @@ from mathpe_jax.run import (  # noqa: E402
     WorkdirUnusable,
     add_train_time,
     log_evaluation,
+    outputs,
     restore_params,
     saved_config,
     write_results,
@@ -102,6 +105,10 @@ def run(config: ConfigDict, workdir: str | Path, mode: str) -> dict[str, Any]:
         run_dir.check_config(config, EVAL_CHANGES)
     else:
         run_dir.check_config(config)
+    if mode == "train" and config.eval.get("step", 0):
+        raise UserError(
+            f"config.eval.step={config.eval.step} is for --mode=eval; training evaluates the step it ends with"
+        )
     mesh = _mesh(config)
     if mode == "train":
         check_batch(config, batch_rows(mesh))
@@ -111,6 +118,7 @@ def run(config: ConfigDict, workdir: str | Path, mode: str) -> dict[str, Any]:
             run_dir.open(config)
         else:
             run_dir.create(config)
+        outputs.recover(workdir)  # an evaluation a killed process left half moved into place
     try:
         return _train_and_evaluate(config, workdir, mode, mesh, chief)
     finally:
@@ -134,12 +142,13 @@ def _train_and_evaluate(config: ConfigDict, workdir: Path, mode: str, mesh, chie
             build.save_adapters(config, model, workdir)
             step = outcome.step
             sections["train"] = {
+                "step": step,
                 "final_loss": outcome.final_loss,
                 "tokens_per_second": outcome.tokens_per_second,
                 "wall_seconds": outcome.wall_seconds,
             }
         else:
-            step = restore_params(workdir, model, build.trainable(config))
+            step = restore_params(workdir, model, build.trainable(config), step=config.eval.get("step", 0), quarantine=chief)
             if step == 0:
                 raise WorkdirUnusable(f"run directory {workdir} has no readable checkpoint; train it first with --mode=train")
         try:
@@ -149,17 +158,37 @@ def _train_and_evaluate(config: ConfigDict, workdir: Path, mode: str, mesh, chie
 
 
 def _evaluate(config: ConfigDict, workdir: Path, model, tokenizer, step: int, sections: dict[str, Any], chief: bool) -> dict[str, Any]:
-    """Evaluates the model of ``step`` and writes results.json with ``sections`` and its evaluation
-    to TensorBoard (chief only)."""
+    """Evaluates the model of ``step`` and, on the chief, replaces the run's evaluation (files and
+    results.json with ``sections``) as one unit, then logs it to TensorBoard."""
     logging.info("evaluating step %d of %s", step, workdir)
-    sections["eval"] = evaluate(model, tokenizer, EvalSpec.from_config(config), workdir)
-    sections = {**build.describe(config), "step": step, "params": build.parameter_count(model), **sections}
-    if not chief:
-        return sections
-    results = write_results(workdir, sections)
+    if not chief:  # the chief writes; the others take part in the sharded decoding
+        sections["eval"] = evaluate(model, tokenizer, EvalSpec.from_config(config), workdir)
+        return {**build.describe(config), "step": step, "params": build.parameter_count(model), **sections}
+    staging = outputs.stage(workdir)
+    try:
+        sections["eval"] = evaluate(model, tokenizer, EvalSpec.from_config(config), staging, run_dir=workdir)
+        sections = {**build.describe(config), "step": step, "params": build.parameter_count(model), **sections}
+        results = write_results(workdir, sections, out_dir=staging)
+        with _sigterm_deferred():
+            outputs.commit(workdir)
+    finally:
+        outputs.discard(workdir)
     logging.info("results written to %s", workdir / "results.json")
     log_evaluation(workdir, results, config.to_dict())
     return results
+
+
+@contextlib.contextmanager
+def _sigterm_deferred() -> Iterator[None]:
+    """SIGTERM waits until the block ends (a few renames), then stops the run as usual."""
+    received = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if received:
+        raise Stopped()
 
 
 def eval_config(workdir: Path, overrides: dict[str, Any]) -> ConfigDict:
@@ -191,6 +220,8 @@ def one_line(err: BaseException, workdir: Path | None = None) -> str | None:
         return f"disk full: no space left on the device while writing {path}"
     if isinstance(err, PermissionError):
         return f"permission denied: {err.filename or workdir}"
+    if isinstance(err, OSError) and err.filename:  # the file system refused a path: say which and why
+        return f"cannot use {err.filename}: {err.strerror or err}"
     if "RESOURCE_EXHAUSTED" in text or "Out of memory" in text or "out of memory" in text:
         return f"out of device memory (RESOURCE_EXHAUSTED): the model or batch is too large; shrink {_MEMORY_KEYS}"
     return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 from mathpe_jax.errors import UserError
 from mathpe_jax.main import eval_config, one_line, run
 from mathpe_jax.run import ConfigChanged, RunLocked, WorkdirUnusable
+from mathpe_jax.train.checkpoint import CheckpointUnreadable
 from tests.conftest import REPO_ROOT
 from tests.helpers_run import run_command, run_main, tiny_config
 
@@ -77,6 +79,73 @@ def test_eval_mode_reevaluates_the_latest_checkpoint(copy_run):
     again = run(tiny_config("rope", **{"task.name": "copy"}), workdir, "eval")
     assert again["step"] == first["step"] == 20
     assert again["eval"]["by_length"] == first["eval"]["by_length"] and again["train"] == first["train"]
+
+
+def copied(copy_run, tmp_path):
+    """A copy of the shared run, for a test that damages it."""
+    import shutil
+
+    workdir = tmp_path / "run"
+    shutil.copytree(copy_run[0], workdir)
+    return workdir
+
+
+def evaluation_files(workdir) -> dict:
+    return {name: value for name, value in snapshot(workdir).items()
+            if str(name).split("/")[0] in ("predictions.jsonl", "results.json", "attention")}
+
+
+def test_an_evaluation_stopped_before_its_results_leaves_the_previous_one_whole(copy_run, tmp_path, monkeypatch):
+    """SIGTERM (or a full disk) after the new predictions exist but before results.json: the run
+    keeps the previous predictions, heatmaps and results together."""
+    import mathpe_jax.main as main
+
+    workdir = copied(copy_run, tmp_path)
+    before = evaluation_files(workdir)
+
+    def stopped(*args, **kwargs):
+        raise main.Stopped()
+
+    monkeypatch.setattr(main, "write_results", stopped)
+    with pytest.raises(main.Stopped):
+        run(tiny_config("rope", **{"task.name": "copy", "eval.examples_per_length": 4}), workdir, "eval")
+    assert evaluation_files(workdir) == before
+    assert not (workdir / ".eval-staging").exists()
+
+
+def test_a_results_json_that_cannot_be_replaced_fails_in_one_line_and_keeps_the_evaluation(copy_run, tmp_path):
+    workdir = copied(copy_run, tmp_path)
+    (workdir / "results.json").unlink()
+    (workdir / "results.json").mkdir()
+    predictions = (workdir / "predictions.jsonl").read_bytes()
+    with pytest.raises(WorkdirUnusable, match=r"results\.json is a directory, not a file") as caught:
+        run(tiny_config("rope", **{"task.name": "copy", "eval.examples_per_length": 4}), workdir, "eval")
+    assert "\n" not in one_line(caught.value)
+    assert (workdir / "predictions.jsonl").read_bytes() == predictions
+
+
+def corrupt_newest_params(workdir, step: int = 20) -> None:
+    """Truncates the largest parameter file of ``step``, as a disk or copy that lost its tail would."""
+    files = (workdir / "checkpoints" / str(step) / "params").rglob("*")
+    largest = max((f for f in files if f.is_file()), key=lambda f: f.stat().st_size)
+    os.truncate(largest, 100)
+
+
+def test_eval_mode_refuses_a_corrupt_final_checkpoint_and_takes_an_older_one_only_when_asked(copy_run, tmp_path):
+    workdir = copied(copy_run, tmp_path)
+    corrupt_newest_params(workdir)
+    before = evaluation_files(workdir)
+    config = tiny_config("rope", **{"task.name": "copy"})
+    with pytest.raises(CheckpointUnreadable, match=r"step 20 .* unreadable .*moved to .*--config\.eval\.step=10"):
+        run(config, workdir, "eval")
+    assert (workdir / "checkpoints_corrupt" / "20").is_dir()  # moved aside, as on resume
+    assert evaluation_files(workdir) == before
+    with pytest.raises(CheckpointUnreadable, match=r"step 20 .* was moved to checkpoints_corrupt/"):
+        run(config, workdir, "eval")  # a second try does not take step 10 for the run's final model
+    results = run(tiny_config("rope", **{"task.name": "copy", "eval.step": 10}), workdir, "eval")
+    assert results["step"] == 10 and results["train"]["step"] == 20  # each labelled with its own step
+    with pytest.raises(UserError, match=r"^config\.eval\.step=10 is for --mode=eval"):
+        run(tiny_config("rope", **{"task.name": "copy", "eval.step": 10}), workdir, "train")
 
 
 def test_eval_mode_uses_the_runs_own_config_and_rewrites_no_config(copy_run):
@@ -187,6 +256,8 @@ def test_sigterm_during_evaluation_stops_with_a_message(copy_run):
         (RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1.00TiB."),
          "out of device memory (RESOURCE_EXHAUSTED): the model or batch is too large; shrink train.batch_size"),
         (UserError("config.x=1: why"), "config.x=1: why"),
+        (IsADirectoryError(errno.EISDIR, "Is a directory", "/runs/x/metrics.jsonl"),
+         "cannot use /runs/x/metrics.jsonl: Is a directory"),
     ],
 )
 def test_failures_a_user_can_fix_become_one_line(err, message):

@@ -42,21 +42,21 @@ from mathpe_jax.eval.spec import EvalSpec
 from mathpe_jax.grading.prediction import Completion, Prediction
 from mathpe_jax.model.transformer import Decoder
 from mathpe_jax.progress import format_seconds
+from mathpe_jax.run.outputs import GRID_PREDICTIONS, PREDICTIONS, ROBUSTNESS_PREDICTIONS
 
 __all__ = ["ATTENTION_EXAMPLES", "GRID_PREDICTIONS", "PREDICTIONS", "ROBUSTNESS_PREDICTIONS", "EvalSpec", "evaluate"]
 
-PREDICTIONS = "predictions.jsonl"
-GRID_PREDICTIONS = "grid_predictions.jsonl"  # a synthetic task's operand-grid cells, when it has them
-ROBUSTNESS_PREDICTIONS = "robustness_predictions.jsonl"
 # Examples whose attention is analysed, evenly spread over the evaluation set.
 ATTENTION_EXAMPLES = 8
 
 
-def evaluate(model: Decoder, tokenizer: Tokenizer, spec: EvalSpec, out_dir: Path) -> dict[str, Any]:
-    """The ``eval`` entry of results.json for ``spec.task``; writes the per-problem files (chief only)."""
+def evaluate(model: Decoder, tokenizer: Tokenizer, spec: EvalSpec, out_dir: Path, run_dir: Path | None = None) -> dict[str, Any]:
+    """The ``eval`` entry of results.json for ``spec.task``; writes the per-problem files to
+    ``out_dir`` (chief only) and reads the training figures of ``run_dir`` (default: ``out_dir``)."""
+    run_dir = run_dir or out_dir
     if spec.task.kind == "synthetic":
-        return _evaluate_synthetic(model, tokenizer, spec, out_dir)
-    return {spec.task.name: _evaluate_dataset(model, tokenizer, spec, out_dir)}
+        return _evaluate_synthetic(model, tokenizer, spec, out_dir, run_dir)
+    return {spec.task.name: _evaluate_dataset(model, tokenizer, spec, out_dir, run_dir)}
 
 
 def _starts_with_bos(tokenizer: Tokenizer, prompts: Sequence[Sequence[int]]) -> bool:
@@ -72,6 +72,7 @@ def _common_metrics(
     model: Decoder,
     tokenizer: Tokenizer,
     out_dir: Path,
+    run_dir: Path,
     sequences: Sequence[Sequence[int]],
     predictions: Sequence[Prediction],
     timing: DecodeTiming,
@@ -94,11 +95,11 @@ def _common_metrics(
     return {
         **summarize(predictions, reasoning=reasoning),
         "attention": attention,
-        "efficiency": efficiency_report(parameter_count(model), timing, out_dir),
+        "efficiency": efficiency_report(parameter_count(model), timing, run_dir),
     }
 
 
-def _evaluate_synthetic(model: Decoder, tokenizer: Tokenizer, spec: EvalSpec, out_dir: Path) -> dict[str, Any]:
+def _evaluate_synthetic(model: Decoder, tokenizer: Tokenizer, spec: EvalSpec, out_dir: Path, run_dir: Path) -> dict[str, Any]:
     """Every length's fixed test set and, where the task has one, every operand-grid cell's,
     decoded together; each answer gets the budget its own set had alone (longest target + 2
     tokens), so a longer shared budget changes no verdict. The pooled figures and the length
@@ -155,7 +156,7 @@ def _evaluate_synthetic(model: Decoder, tokenizer: Tokenizer, spec: EvalSpec, ou
         operands = [e.operands for _, e, _ in examples[split:]]
         result["grid"] = operand_grid(grid_predictions, operands, pairs)
     result |= _common_metrics(
-        model, tokenizer, out_dir, sequences[:split], predictions, generation.timing,
+        model, tokenizer, out_dir, run_dir, sequences[:split], predictions, generation.timing,
         first_key_is_bos=_starts_with_bos(tokenizer, prompts), reasoning=task.step_answers,
     )
     result["positions"] = _position_coverage(model, tokenizer, task, examples[:split], prompts[:split],
@@ -248,7 +249,7 @@ def _decode_and_grade(
     return generation, predictions
 
 
-def _evaluate_dataset(model: Decoder, tokenizer: Tokenizer, spec: EvalSpec, out_dir: Path) -> dict[str, Any]:
+def _evaluate_dataset(model: Decoder, tokenizer: Tokenizer, spec: EvalSpec, out_dir: Path, run_dir: Path) -> dict[str, Any]:
     """The first ``spec.limit`` test problems (all when 0) and, where the task has them, their
     robustness variants, all decoded at one prompt length so the model compiles once."""
     task: DatasetTask = spec.task
@@ -275,7 +276,7 @@ def _evaluate_dataset(model: Decoder, tokenizer: Tokenizer, spec: EvalSpec, out_
         write_predictions(out_dir / PREDICTIONS, predictions)
     sequences = [p.prompt_ids + ids for p, ids in zip(originals, generation.completions)]
     result = _common_metrics(
-        model, tokenizer, out_dir, sequences, predictions, generation.timing,
+        model, tokenizer, out_dir, run_dir, sequences, predictions, generation.timing,
         first_key_is_bos=_starts_with_bos(tokenizer, [p.prompt_ids for p in originals]), reasoning=task.step_answers,
     )
     result["by_length_bucket"] = {"unit": "question tokens", "edges": list(edges), **accuracy_by(predictions)}

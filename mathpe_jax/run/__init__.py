@@ -12,6 +12,7 @@ from mathpe_jax.run.directory import (
     first_difference,
     saved_config,
 )
+from mathpe_jax.run import outputs
 from mathpe_jax.run.files import write_json_atomic
 from mathpe_jax.run.provenance import add_train_time, git_commit, train_seconds
 from mathpe_jax.run.restore import restore_params
@@ -31,6 +32,7 @@ __all__ = [
     "first_difference",
     "git_commit",
     "log_evaluation",
+    "outputs",
     "read_results",
     "restore_params",
     "saved_config",

@@ -165,9 +165,14 @@ class RunDir:
         if not self.config_path.exists():
             return None
         try:
-            return json.loads(self.config_path.read_text())
+            saved = json.loads(self.config_path.read_text())
         except (OSError, ValueError) as err:
             raise WorkdirUnusable(f"{self.config_path} is unreadable ({err}); use a new --workdir") from None
+        if not isinstance(saved, dict):
+            raise WorkdirUnusable(
+                f"{self.config_path} holds a JSON {type(saved).__name__}, not a run's config (an object); use a new --workdir"
+            )
+        return saved
 
     def check_config(self, config: ConfigDict | Mapping[str, Any], allowed: Sequence[str] = ALLOWED_CHANGES) -> None:
         """Refuses ``config`` when it differs from the run's own in a key outside ``allowed``

@@ -25,11 +25,12 @@ def read_results(workdir: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def write_results(workdir: str | Path, sections: Mapping[str, Any]) -> dict[str, Any]:
-    """Merges ``sections`` (top-level keys) into results.json, stamps schema version and
-    provenance, writes it atomically and returns what was written."""
+def write_results(workdir: str | Path, sections: Mapping[str, Any], out_dir: str | Path | None = None) -> dict[str, Any]:
+    """Merges ``sections`` (top-level keys) into the run's results.json, stamps schema version and
+    provenance, writes it atomically to ``out_dir`` (default: the run directory; an evaluation
+    writes it to its staging directory) and returns what was written."""
     results = {**read_results(workdir), **json.loads(json.dumps(dict(sections)))}
     results["schema_version"] = SCHEMA_VERSION
     results["provenance"] = provenance(workdir)
-    write_json_atomic(Path(workdir) / RESULTS, results)
+    write_json_atomic(Path(out_dir or workdir) / RESULTS, results)
     return results

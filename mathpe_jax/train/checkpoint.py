@@ -6,8 +6,9 @@ evaluation and inference read the parameters alone and never build an optimizer.
 
 Orbax writes each step into a temporary directory and renames it when complete, so a run killed
 mid-save leaves the previous steps intact. A step that is complete on disk but unreadable (a
-truncated or corrupted file) is moved aside to ``checkpoints_corrupt/`` with a warning, and the
-run falls back to the step before it.
+truncated or corrupted file) is moved aside to ``checkpoints_corrupt/``: resuming training then
+falls back to the step before it with a warning, while evaluation stops and names the step
+(``run.restore``), since an older model must not be reported under the run's final step.
 """
 
 from __future__ import annotations
@@ -27,14 +28,27 @@ PARAMS = "params"
 OPT_STATE = "opt_state"
 # The single item of checkpoints written before parameters and optimizer state were separated.
 _OLD_ITEM = "default"
+# Where unreadable steps are moved, beside ``checkpoints/``.
+CORRUPT = "checkpoints_corrupt"
 
 
-def _reason(err: Exception) -> str:
+def _reason(err: BaseException) -> str:
+    """The first line of the innermost cause: the file-level failure, not the wrappers around it."""
+    while err.__cause__ is not None:
+        err = err.__cause__
     return f"{type(err).__name__}: {err}".splitlines()[0][:300]
 
 
 class CheckpointMismatch(UserError, ValueError):
     """A readable checkpoint that holds other arrays than this run's model (the config changed)."""
+
+
+class CheckpointUnreadable(UserError):
+    """A checkpoint step whose files do not read back (truncated or corrupted on disk)."""
+
+    def __init__(self, step: int, message: str):
+        super().__init__(message)
+        self.step = step
 
 
 class OldCheckpointLayout(UserError):
@@ -81,44 +95,62 @@ class Checkpoints:
         args = ocp.args.Composite(**{name: ocp.args.StandardSave(tree) for name, tree in items.items()})
         return self.manager.save(step, args=args, force=True)
 
+    def steps(self) -> list[int]:
+        """The steps on disk, oldest first."""
+        return sorted(self.manager.all_steps())
+
+    def final_step(self) -> int | None:
+        """The newest step training wrote, readable or since moved aside as corrupt; None before
+        the first save. A corrupt newest step stays the final one, so nothing falls back to an
+        older step without being asked."""
+        aside = self.directory.parent / CORRUPT
+        moved = [int(p.name) for p in aside.iterdir() if p.name.isdigit()] if aside.is_dir() else []
+        return max([*self.steps(), *moved], default=None)
+
     def restore_latest(self, abstract_items: Mapping[str, Any], quarantine: bool = True) -> tuple[int, dict[str, Any]] | None:
         """The newest readable step and the items named in ``abstract_items`` (only those are read),
-        or None when there is none.
+        or None when there is none. An unreadable step is passed over for the one before it
+        (resuming training); see ``restore`` for what happens to it."""
+        for step in reversed(self.steps()):
+            try:
+                return step, self.restore(step, abstract_items, quarantine)
+            except CheckpointUnreadable as err:
+                logging.warning("%s; falling back to the step before it", err)
+        return None
+
+    def restore(self, step: int, abstract_items: Mapping[str, Any], quarantine: bool = True) -> dict[str, Any]:
+        """The items named in ``abstract_items`` of ``step`` (only those are read).
 
         A step whose saved arrays differ from ``abstract_items`` (names or shapes) raises
         ``CheckpointMismatch``: the run's config changed, and falling back or starting over would
-        silently discard its training. An unreadable step is corrupt: with ``quarantine`` it is
-        moved aside, otherwise skipped, with a warning either way.
+        silently discard its training. An unreadable step raises ``CheckpointUnreadable``: it is
+        corrupt, and with ``quarantine`` it is moved aside first, otherwise left in place.
         """
+        if (self.directory / str(step) / _OLD_ITEM).is_dir():
+            raise OldCheckpointLayout(
+                f"checkpoint step {step} in {self.directory} has the old single-item layout "
+                "(parameters and optimizer state together), which this version cannot read; "
+                "train again in a new --workdir"
+            )
         expected = {}
         for name in sorted(abstract_items, key=lambda n: n != PARAMS):  # a mismatch names a parameter first
             expected.update(tree_signature(abstract_items[name], name))
-        for step in sorted(self.manager.all_steps(), reverse=True):
-            if (self.directory / str(step) / _OLD_ITEM).is_dir():
-                raise OldCheckpointLayout(
-                    f"checkpoint step {step} in {self.directory} has the old single-item layout "
-                    "(parameters and optimizer state together), which this version cannot read; "
-                    "train again in a new --workdir"
-                )
-            try:
-                saved = {}
-                for name in abstract_items:
-                    saved.update(tree_signature(self._saved_tree(step, name), name))
-                if not saved:
-                    raise ValueError("no readable array metadata")
-            except Exception as err:  # noqa: BLE001 - unreadable metadata: a corrupt step
-                self._give_up_on(step, err, quarantine)
-                continue
-            if saved != expected:
-                raise CheckpointMismatch(self._describe_mismatch(step, saved, expected))
-            args = ocp.args.Composite(**{name: ocp.args.StandardRestore(tree) for name, tree in abstract_items.items()})
-            try:
-                restored = self.manager.restore(step, args=args)
-            except Exception as err:  # noqa: BLE001 - metadata fine but arrays unreadable
-                self._give_up_on(step, err, quarantine)
-                continue
-            return step, {name: restored[name] for name in abstract_items}
-        return None
+        try:
+            saved = {}
+            for name in abstract_items:
+                saved.update(tree_signature(self._saved_tree(step, name), name))
+            if not saved:
+                raise ValueError("no readable array metadata")
+        except Exception as err:  # noqa: BLE001 - unreadable metadata: a corrupt step
+            raise self._give_up_on(step, err, quarantine) from None
+        if saved != expected:
+            raise CheckpointMismatch(self._describe_mismatch(step, saved, expected))
+        args = ocp.args.Composite(**{name: ocp.args.StandardRestore(tree) for name, tree in abstract_items.items()})
+        try:
+            restored = self.manager.restore(step, args=args)
+        except Exception as err:  # noqa: BLE001 - metadata fine but arrays unreadable
+            raise self._give_up_on(step, err, quarantine) from None
+        return {name: restored[name] for name in abstract_items}
 
     def _saved_tree(self, step: int, item: str) -> Any:
         return ocp.StandardCheckpointHandler().metadata(self.directory / str(step) / item)
@@ -133,22 +165,19 @@ class Checkpoints:
                 )
         return f"checkpoint step {step} in {self.directory} does not fit this model"
 
-    def _give_up_on(self, step: int, err: Exception, quarantine: bool) -> None:
+    def _give_up_on(self, step: int, err: Exception, quarantine: bool) -> CheckpointUnreadable:
+        """Moves the step aside when ``quarantine`` (and writable); returns the error to raise."""
+        message = f"checkpoint step {step} in {self.directory} is unreadable ({_reason(err)})"
         if quarantine and not self.read_only:
-            self._quarantine(step, err)
-        else:
-            logging.warning("checkpoint step %d is unreadable (%s); skipped", step, _reason(err))
-
-    def _quarantine(self, step: int, err: Exception) -> None:
-        reason = _reason(err)
-        aside = self.directory.parent / "checkpoints_corrupt" / str(step)
-        logging.warning("checkpoint step %d is unreadable (%s); moved to %s, falling back", step, reason, aside)
-        aside.parent.mkdir(parents=True, exist_ok=True)
-        if aside.exists():
-            shutil.rmtree(aside)
-        shutil.move(str(self.directory / str(step)), aside)
-        self.manager.close()
-        self.manager = self._open()
+            aside = self.directory.parent / CORRUPT / str(step)
+            aside.parent.mkdir(parents=True, exist_ok=True)
+            if aside.exists():
+                shutil.rmtree(aside)
+            shutil.move(str(self.directory / str(step)), aside)
+            self.manager.close()
+            self.manager = self._open()
+            message += f"; moved to {aside}"
+        return CheckpointUnreadable(step, message)
 
     def wait(self) -> None:
         self.manager.wait_until_finished()

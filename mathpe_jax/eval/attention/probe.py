@@ -26,11 +26,9 @@ from mathpe_jax.decode import left_pad
 from mathpe_jax.eval.attention.heatmaps import save_heatmaps, token_labels
 from mathpe_jax.eval.attention.stats import attention_stats, pool_stats
 from mathpe_jax.model.transformer import Decoder
+from mathpe_jax.run.outputs import ATTENTION_DIR
 
 __all__ = ["ATTENTION_DIR", "analyse_attention", "attention_probs", "spread"]
-
-ATTENTION_DIR = "attention"
-
 
 def spread(n: int, k: int) -> list[int]:
     """Up to ``k`` indices evenly spread over ``range(n)``, first and last included."""
