@@ -166,6 +166,7 @@ def test_an_interrupted_sweep_rerun_gives_the_same_report(uninterrupted, tmp_pat
     _, err = sweep.communicate(timeout=300)
     assert sweep.returncode == 143, err[-2000:]
     assert "rerun the same command to resume" in err
+    assert re.search(r"^(rope|nope)/seed[01]: stopped with a checkpoint at step [1-9]\d*$", err, re.M), err[-2000:]
     assert not (out / STATS_JSON).exists()
     again = subprocess.run(compare(out), cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=900, check=False)
     assert again.returncode == 0, again.stderr[-3000:]
