@@ -7,9 +7,28 @@
 # exports them: pbsdsh starts tasks without the job's environment, and enroot containers start
 # without the host's).
 
-# The variables a task receives: CONTAINER and those with these prefixes (HF_TOKEN and other
-# *TOKEN* variables excepted: the words appear on the task's command line).
-MATHPE_PASS_PREFIXES=(MATHPE_ HF_ TRANSFORMERS_ JAX_ XLA_ NCCL_ TF_CPP_)
+# The variables a task receives, an allow-list: these names, and names with these prefixes, unless
+# a name looks like a secret (token, key, secret, password, credential, auth; any case). NAME=VALUE
+# words appear on the task's command line, which every user of the node can read; the Hugging Face
+# libraries read a token from HF_HOME/token instead.
+MATHPE_PASS_NAMES=(CONTAINER HF_HOME HF_HUB_CACHE HF_DATASETS_CACHE HF_HUB_OFFLINE HF_DATASETS_OFFLINE
+  TRANSFORMERS_OFFLINE TRANSFORMERS_CACHE TF_CPP_MIN_LOG_LEVEL)
+MATHPE_PASS_PREFIXES=(MATHPE_ JAX_ XLA_ NCCL_)
+
+# Succeeds when a task may receive the variable NAME (see above).
+mathpe_passes() {
+  local name=$1 allowed
+  case ${name^^} in
+    *TOKEN* | *KEY* | *SECRET* | *PASSWORD* | *PASSWD* | *CREDENTIAL* | *AUTH*) return 1 ;;
+  esac
+  for allowed in "${MATHPE_PASS_NAMES[@]}"; do
+    [ "$name" = "$allowed" ] && return 0
+  done
+  for allowed in "${MATHPE_PASS_PREFIXES[@]}"; do
+    [[ $name == "$allowed"* ]] && return 0
+  done
+  return 1
+}
 
 mathpe_fail() {
   echo "error: $*" >&2
@@ -39,18 +58,9 @@ mathpe_prepare() {
   export HF_DATASETS_OFFLINE=${HF_DATASETS_OFFLINE:-1}
   export TRANSFORMERS_OFFLINE=${TRANSFORMERS_OFFLINE:-1}
   TASK_ENV=()
-  local name prefix
+  local name
   while IFS= read -r name; do
-    case $name in
-      *TOKEN*) continue ;;
-      CONTAINER) TASK_ENV+=("$name=${!name}") && continue ;;
-    esac
-    for prefix in "${MATHPE_PASS_PREFIXES[@]}"; do
-      if [[ $name == "$prefix"* ]]; then
-        TASK_ENV+=("$name=${!name}")
-        break
-      fi
-    done
+    if mathpe_passes "$name"; then TASK_ENV+=("$name=${!name}"); fi
   done < <(compgen -e | sort)
 }
 

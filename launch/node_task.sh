@@ -78,14 +78,13 @@ fi
 IFS=: read -r -a extra_mounts <<< "${MATHPE_MOUNTS:-}"
 for path in "${extra_mounts[@]}"; do mount_dir "$path"; done
 
-# The container starts with its image's environment: hand over the run's variables by name (tokens
-# excepted, as node.pbs does: the Hugging Face libraries read theirs from HF_HOME/token).
+# The container starts with its image's environment: hand over the run's variables by name, the
+# same allow-list as the job's tasks get (launch/common.sh), and the paths set above.
+# shellcheck source=launch/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 envs=()
 while IFS= read -r name; do
-  case $name in
-    *TOKEN*) ;;
-    MATHPE_* | HF_* | TRANSFORMERS_* | JAX_* | XLA_* | NCCL_* | TF_CPP_* | PYTHONPATH | TMPDIR) envs+=(--env "$name") ;;
-  esac
+  if mathpe_passes "$name" || [ "$name" = PYTHONPATH ] || [ "$name" = TMPDIR ]; then envs+=(--env "$name"); fi
 done < <(compgen -e | sort)
 # `enroot start` has no working-directory option: a shell inside changes to DIR, then becomes python.
 # shellcheck disable=SC2016 # $1 and $@ are the inner shell's

@@ -148,6 +148,16 @@ def test_eval_mode_refuses_a_corrupt_final_checkpoint_and_takes_an_older_one_onl
         run(tiny_config("rope", **{"task.name": "copy", "eval.step": 10}), workdir, "train")
 
 
+def test_inference_refuses_a_run_whose_final_checkpoint_is_corrupt_and_moves_nothing(copy_run, tmp_path):
+    from mathpe_jax.inference import load_checkpoint
+
+    workdir = copied(copy_run, tmp_path)
+    corrupt_newest_params(workdir)
+    with pytest.raises(CheckpointUnreadable, match=r"^checkpoint step 20 in .* is unreadable \(ValueError: OUT_OF_RANGE"):
+        load_checkpoint(str(workdir))
+    assert (workdir / "checkpoints" / "20").is_dir() and not (workdir / "checkpoints_corrupt").exists()
+
+
 def test_eval_mode_uses_the_runs_own_config_and_rewrites_no_config(copy_run):
     workdir, first = copy_run
     config_before = (workdir / "config.json").read_bytes()
@@ -262,6 +272,26 @@ def test_sigterm_during_evaluation_stops_with_a_message(copy_run):
 )
 def test_failures_a_user_can_fix_become_one_line(err, message):
     assert one_line(err).startswith(message) and "\n" not in one_line(err)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 300 KiB file system: room for the config and the metrics, not for a checkpoint."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300K", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {made.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_a_full_disk_is_one_line_without_the_libraries_tracebacks(small_disk):
+    done = run_main(small_disk / "run")
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert lines[-1] == f"error: disk full: no space left on the device while writing {small_disk / 'run'}"
+    assert "Traceback" not in done.stderr and len(lines) < 10, done.stderr[-3000:]
 
 
 def test_a_bug_keeps_its_traceback():

@@ -80,6 +80,12 @@ def test_tool_reports_a_missing_checkpoint_in_one_line(tmp_path):
     assert done.stderr.strip().splitlines()[-1] == f"error: checkpoint not found: {tmp_path / 'nothing'}"
 
 
+def test_a_config_json_that_is_not_an_object_is_named(tmp_path):
+    (tmp_path / "config.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"config\.json holds a JSON list, not a config"):
+        load_checkpoint(str(tmp_path))
+
+
 def test_tool_reports_an_empty_problem_in_one_line(hf_dir):
     done = run_tool(f"--checkpoint={hf_dir}", "--problem=")
     assert done.returncode != 0 and done.stderr.strip().splitlines()[-1] == "error: the problem is empty"

@@ -21,6 +21,12 @@ def cluster(tmp_path):
     return Cluster(tmp_path)
 
 
+# Variables that look like secrets, in the spellings users give them: none may reach a command line.
+SECRETS = {"HF_Token": "secret-1", "HF_API_KEY": "secret-2", "MATHPE_SERVE_TOKEN": "secret-3",
+           "MATHPE_DB_PASSWORD": "secret-4", "NCCL_SECRET": "secret-5", "JAX_api_key": "secret-6",
+           "WANDB_API_KEY": "secret-7"}
+
+
 def job_env(cluster: Cluster, script: str, **values: str) -> dict[str, str]:
     """The environment of a two-node job of ``script`` (node names node1, node2), with a data
     directory, a Hugging Face cache and a token that must not travel."""
@@ -35,6 +41,7 @@ def job_env(cluster: Cluster, script: str, **values: str) -> dict[str, str]:
         MATHPE_DATA_DIR=str(tmp / "data"),
         HF_HOME=str(tmp / "hf"),
         HF_TOKEN="secret",
+        **SECRETS,
         CONTAINER_NAME="not-ours",
         MATHPE_HEARTBEAT_TIMEOUT="30",
         **values,
@@ -134,7 +141,7 @@ def test_an_image_runs_in_enroot_with_the_directories_mounted(cluster, script):
         envs = {argv[i + 1] for i, a in enumerate(argv) if a == "--env"}
         assert {"MATHPE_COORDINATOR", "MATHPE_NUM_PROCESSES", "MATHPE_PROCESS_ID", "MATHPE_DATA_DIR", "HF_HOME",
                 "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "PYTHONPATH", "TMPDIR"} <= envs
-        assert "HF_TOKEN" not in envs
+        assert "HF_TOKEN" not in envs and not envs & set(SECRETS)
         assert not any("=" in e for e in envs)  # values come from the environment, not the command line
         command = argv[argv.index(name) + 1:]
         assert command[:5] == ["/bin/sh", "-c", 'cd "$1" && shift && exec "$@"', "sh", str(REPO_ROOT)]

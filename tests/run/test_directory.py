@@ -107,6 +107,15 @@ def test_saved_config_of_a_directory_that_is_not_a_run(tmp_path):
         saved_config(tmp_path)
 
 
+@pytest.mark.parametrize("text,kind", [("[1, 2]", "list"), ('"rope"', "str"), ("null", "NoneType")])
+def test_a_config_json_that_is_not_an_object_is_refused_in_one_line(tmp_path, text, kind):
+    (tmp_path / "config.json").write_text(text)
+    with pytest.raises(WorkdirUnusable, match=rf"config\.json holds a JSON {kind}, not a run's config"):
+        saved_config(tmp_path)
+    with pytest.raises(WorkdirUnusable, match=f"holds a JSON {kind}"):
+        RunDir(tmp_path).create(CONFIG)
+
+
 HOLD_LOCK = """
 import sys, time
 from mathpe_jax.run import RunDir

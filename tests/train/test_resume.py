@@ -8,6 +8,7 @@ the same CPU, so nothing can differ.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -99,14 +100,13 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, unin
 
     shutil.copytree(uninterrupted, tmp_path / "run")
     run = tmp_path / "run"
-    latest = run / "checkpoints" / str(STEPS)
-    for f in latest.rglob("*"):
-        if f.is_file():
-            f.write_bytes(b"\x00garbage")
+    params = [f for f in (run / "checkpoints" / str(STEPS) / "params").rglob("*") if f.is_file()]
+    os.truncate(max(params, key=lambda f: f.stat().st_size), 100)  # a copy that lost its tail
     (run / "results.json").unlink()
     again = run_main(run, **{"train.steps": STEPS})
     assert again.returncode == 0, again.stderr[-3000:]
-    assert f"checkpoint step {STEPS} is unreadable" in again.stderr
+    assert f"checkpoint step {STEPS} in {run / 'checkpoints'} is unreadable" in again.stderr
+    assert "Traceback" not in again.stderr, again.stderr[-3000:]  # Orbax's failed reads are not echoed
     assert (run / "checkpoints_corrupt" / str(STEPS)).is_dir()
     assert f"resumed from checkpoint step {STEPS - 10}" in again.stderr
     assert_same_run(run, uninterrupted)
