@@ -1,13 +1,19 @@
-"""``python -m mathpe_jax.serve --model rope=RUN_DIR --model nope=RUN_DIR2 [--host] [--port]``.
+"""``python -m mathpe_jax.serve --model rope=RUN_DIR --model nope=RUN_DIR2 [--host] [--port] [--token_file]``.
 
 Each ``--model NAME=SOURCE`` is a run directory, a converted checkpoint, a Hugging Face directory
 or hub id, or an adapter (its base with ``--base NAME=BASE`` unless a PEFT adapter names it). The
 server binds to 127.0.0.1 unless ``--host`` says otherwise; the demo is at ``/``, the API's
 interactive documentation at ``/docs`` and its schema at ``/openapi.json``.
+
+Every user of a host reaches its 127.0.0.1, so on a shared login node give a token
+(``--token_file`` or ``MATHPE_SERVE_TOKEN``, see ``auth``); without one the server says so once
+on start. Requests must name the server in ``Host`` (``hosts``). SIGTERM or Ctrl+C stops it
+gracefully, within ``--grace_seconds`` (``server``), with exit status 0.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -15,6 +21,8 @@ from absl import flags
 
 from mathpe_jax import cli
 from mathpe_jax.errors import UserError
+from mathpe_jax.serve.auth import TOKEN_ENV, read_token
+from mathpe_jax.serve.hosts import allowed_hosts, normalize_host
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("model", [], "NAME=SOURCE: a model to serve (repeat for more)")
@@ -27,10 +35,16 @@ flags.DEFINE_integer("max_pending", 1024, "requests waiting per model before new
 flags.DEFINE_integer("max_request_bytes", 256 * 1024, "largest request body accepted (413 above)", lower_bound=1024)
 flags.DEFINE_integer("max_new_tokens_limit", 1024, "largest max_new_tokens a request may ask for", lower_bound=1)
 flags.DEFINE_bool("access_log", False, "log every request")
+flags.DEFINE_string("token_file", None, f"a file holding the token every request but /health must send as "
+                    f"'Authorization: Bearer TOKEN' (only its owner may read it); or set {TOKEN_ENV}")
+flags.DEFINE_list("allowed_hosts", [], "more names a request's Host header may give (the --host address, "
+                  "localhost, 127.0.0.1 and [::1] always may); needed to reach a server bound to 0.0.0.0 by name")
+flags.DEFINE_float("grace_seconds", 20.0, "on SIGTERM, how long queued requests may take before the rest get 503 "
+                   "(under the 30 s Slurm waits before SIGKILL)", lower_bound=0)
 
 
 class ServeError(UserError):
-    """A model that cannot be loaded or served, named by its flag."""
+    """A flag the server cannot start with (a model that does not load, a bad host name), named."""
 
 
 def main(argv: list[str]) -> None:
@@ -38,7 +52,10 @@ def main(argv: list[str]) -> None:
     import uvicorn
 
     from mathpe_jax.serve import Settings, create_app, load_models
+    from mathpe_jax.serve.server import GracefulServer
 
+    token = read_token(FLAGS.token_file)
+    hosts = _allowed_hosts()
     try:
         models = load_models(FLAGS.model, FLAGS.base)
     except (ValueError, FileNotFoundError) as err:
@@ -49,10 +66,15 @@ def main(argv: list[str]) -> None:
         max_pending=FLAGS.max_pending,
         max_request_bytes=FLAGS.max_request_bytes,
         max_new_tokens_limit=FLAGS.max_new_tokens_limit,
+        token=token,
+        allowed_hosts=hosts,
     )
     app = create_app(models, settings)
     config = uvicorn.Config(app, host=FLAGS.host, port=FLAGS.port, access_log=FLAGS.access_log, log_level="warning")
-    server = uvicorn.Server(config)
+    server = GracefulServer(config, app.state.drain, FLAGS.grace_seconds)
+    if token is None:
+        print(f"warning: no token is set (--token_file or {TOKEN_ENV}): anyone who can connect to the server "
+              "can use it, every user of this host included", file=sys.stderr, flush=True)
 
     names = ", ".join(m.name for m in models)
 
@@ -68,6 +90,17 @@ def main(argv: list[str]) -> None:
 
     threading.Thread(target=announce, daemon=True).start()
     server.run()
+
+
+def _allowed_hosts() -> tuple[str, ...]:
+    """The Host allow-list of ``--host`` and ``--allowed_hosts``; a bad name is one error naming its flag."""
+    for flag, names in (("host", [FLAGS.host]), ("allowed_hosts", FLAGS.allowed_hosts)):
+        for name in names:
+            try:
+                normalize_host(name)
+            except ValueError as err:
+                raise ServeError(f"--{flag}: {err}") from None
+    return allowed_hosts(FLAGS.host, FLAGS.allowed_hosts)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,12 @@
 
 Routes: ``POST /solve``, ``POST /compare``, ``POST /attention``, ``GET /models``, ``GET /health``,
 ``GET /examples``, ``GET /examples/{source}``, and the demo at ``/``. Every refused request gets a
-4xx JSON body ``{"error", "field"}`` naming the field at fault (``ErrorResponse``); decoding runs in
-each model's own thread (``batcher``), so the event loop only parses, validates and routes.
+4xx or 503 JSON body ``{"error", "field"}`` naming the field at fault (``ErrorResponse``); decoding
+runs in each model's own thread (``batcher``), so the event loop only parses, validates and routes.
+
+Before any route, in this order: the ``Host`` allow-list (``hosts``), the bearer token when one is
+set (``auth``), the 503 of a server shutting down (``drain``; ``app.state.drain``), the body cap
+(``limits``). No answer shows an absolute path (``redact``).
 
 No ``from __future__ import annotations`` here: FastAPI reads the routes' annotations at runtime,
 and the request models are built per server (their model-name enum).
@@ -24,11 +28,15 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from mathpe_jax.serve.batcher import QueueFull
-from mathpe_jax.serve.errors import RequestError
+from mathpe_jax.serve.auth import BearerToken
+from mathpe_jax.serve.batcher import QueueFull, ShuttingDown
+from mathpe_jax.serve.drain import Drain, RefuseWhileDraining, unavailable
+from mathpe_jax.serve.errors import RequestError, error_response
 from mathpe_jax.serve.examples import MAX_EXAMPLES, ExampleBook
+from mathpe_jax.serve.hosts import LOOPBACK_HOSTS, HostAllowList
 from mathpe_jax.serve.limits import BodySizeLimit
 from mathpe_jax.serve.models import ServedModel
+from mathpe_jax.serve.redact import redact_paths
 from mathpe_jax.serve.schemas import (
     AttentionResponse,
     CompareResponse,
@@ -46,18 +54,21 @@ __all__ = ["Settings", "create_app"]
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).with_name("static")
-_ERRORS = {status: {"model": ErrorResponse} for status in (400, 413, 422, 429)}
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """How requests are batched and bounded. ``max_batch=1`` decodes one request at a time."""
+    """How requests are batched, bounded and let in. ``max_batch=1`` decodes one request at a
+    time; ``token`` (``None``: none needed) is the bearer token; ``allowed_hosts`` the names a
+    request's ``Host`` may give (see ``hosts``)."""
 
     max_batch: int = 32
     max_wait_s: float = 0.01
     max_pending: int = 1024
     max_request_bytes: int = 256 * 1024
     max_new_tokens_limit: int = 1024
+    token: str | None = dataclasses.field(default=None, repr=False)
+    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
 
 
 def create_app(models: Sequence[ServedModel], settings: Settings = Settings()) -> FastAPI:
@@ -72,12 +83,14 @@ def create_app(models: Sequence[ServedModel], settings: Settings = Settings()) -
                 m.start(max_batch=settings.max_batch, max_wait_s=settings.max_wait_s, max_pending=settings.max_pending)
 
     start()  # here, not only at start-up: an app driven without its lifespan still decodes
+    drain = Drain(models)
     book = ExampleBook(models)
     bodies = RequestModels(list(served), settings.max_new_tokens_limit)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
         start()  # again after a shutdown, when the same app is served anew
+        drain.draining = False
         yield
         for m in models:
             m.stop()
@@ -89,6 +102,10 @@ def create_app(models: Sequence[ServedModel], settings: Settings = Settings()) -
         lifespan=lifespan,
     )
     _add_error_handlers(app)
+    app.state.drain = drain
+    # Every route: a foreign Host (400), a missing token (401, when one is set), shutting down (503).
+    let_in = _documented(400, 401, 503) if settings.token else _documented(400, 503)
+    decoding = {**let_in, **_documented(413, 422, 429)}
 
     async def solve_one(model: ServedModel, prompt: list[int], budget: int, started: float) -> dict[str, Any]:
         try:
@@ -105,7 +122,7 @@ def create_app(models: Sequence[ServedModel], settings: Settings = Settings()) -
             "batch_size": decoded.batch_size,
         }
 
-    @app.post("/solve", response_model=SolveResponse, responses=_ERRORS)
+    @app.post("/solve", response_model=SolveResponse, responses=decoding)
     async def solve(body: bodies.solve) -> dict[str, Any]:  # type: ignore[valid-type]
         """Greedy solution of one problem by one model, decoded together with concurrent requests."""
         started = time.perf_counter()
@@ -114,7 +131,7 @@ def create_app(models: Sequence[ServedModel], settings: Settings = Settings()) -
         prompt = model.prompt(problem, body.template)
         return await solve_one(model, prompt, model.budget(len(prompt), body.max_new_tokens), started)
 
-    @app.post("/compare", response_model=CompareResponse, responses=_ERRORS)
+    @app.post("/compare", response_model=CompareResponse, responses=decoding)
     async def compare(body: bodies.compare) -> dict[str, Any]:  # type: ignore[valid-type]
         """The same problem solved by several models at once; graded when ``gold`` is given."""
         started = time.perf_counter()
@@ -129,7 +146,7 @@ def create_app(models: Sequence[ServedModel], settings: Settings = Settings()) -
                 prompt = model.prompt(problem, body.template)
                 chosen.append((model, prompt, model.budget(len(prompt), body.max_new_tokens)))
             except RequestError as err:
-                refused.append({"model": name, "error": err.message, "field": err.field})
+                refused.append({"model": name, "error": redact_paths(err.message), "field": err.field})
         if not chosen:
             first = refused[0]
             more = f" (and {len(refused) - 1} more models)" if len(refused) > 1 else ""
@@ -145,7 +162,7 @@ def create_app(models: Sequence[ServedModel], settings: Settings = Settings()) -
             result["correct"] = correct
         return {"problem": problem, "gold": body.gold, "results": results, "refused": refused}
 
-    @app.post("/attention", response_model=AttentionResponse, responses=_ERRORS)
+    @app.post("/attention", response_model=AttentionResponse, responses=decoding)
     async def attention(body: bodies.attention) -> dict[str, Any]:  # type: ignore[valid-type]
         """One layer's and head's attention over the prompt and a completion, for a heatmap."""
         model = served[body.model]
@@ -154,22 +171,22 @@ def create_app(models: Sequence[ServedModel], settings: Settings = Settings()) -
             model.attention, body.problem.strip(), completion, body.template, body.layer, body.head
         )
 
-    @app.get("/models", response_model=ModelsResponse)
+    @app.get("/models", response_model=ModelsResponse, responses=let_in)
     async def list_models() -> dict[str, Any]:
         """The served models: name, PE, parameter count, source and task."""
         return {"models": [m.info for m in models]}
 
-    @app.get("/health", response_model=Health)
+    @app.get("/health", response_model=Health, responses=_documented(400, 503))
     async def health() -> dict[str, Any]:
         """Liveness, with each model's queue: requests, batches, waiting, compiled shapes."""
         return {"status": "ok", "models": {m.name: _queue_stats(m) for m in models}}
 
-    @app.get("/examples", response_model=SourcesResponse)
+    @app.get("/examples", response_model=SourcesResponse, responses=let_in)
     async def example_sources() -> dict[str, Any]:
         """Where example problems come from: GSM8K and MATH test sets, each synthetic model's task."""
         return {"sources": book.sources()}
 
-    @app.get("/examples/{source}", response_model=ExamplesResponse, responses={404: {"model": ErrorResponse}, **_ERRORS})
+    @app.get("/examples/{source}", response_model=ExamplesResponse, responses={**let_in, **_documented(404, 422)})
     async def examples(source: str, count: int = Query(10, ge=1, le=MAX_EXAMPLES)) -> dict[str, Any]:
         """Example problems of one source, with their gold answers."""
         return {"source": source, "examples": book.examples(source, count)}
@@ -179,8 +196,18 @@ def create_app(models: Sequence[ServedModel], settings: Settings = Settings()) -
         return FileResponse(STATIC_DIR / "demo.html")
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # The last added runs first: Host, then the token, then shutting down, then the body cap.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RefuseWhileDraining, drain=drain)
+    if settings.token:
+        app.add_middleware(BearerToken, token=settings.token)
+    app.add_middleware(HostAllowList, allowed=settings.allowed_hosts)
     return app
+
+
+def _documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for refusals with these statuses, each an ``ErrorResponse``."""
+    return {status: {"model": ErrorResponse} for status in statuses}
 
 
 def _queue_stats(model: ServedModel) -> dict[str, Any]:
@@ -194,27 +221,27 @@ def _queue_stats(model: ServedModel) -> dict[str, Any]:
     }
 
 
-def _error(status: int, message: str, field: str | None) -> JSONResponse:
-    return JSONResponse({"error": message, "field": field}, status_code=status)
-
-
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestError)
     async def refused(_request: Request, err: RequestError) -> JSONResponse:
-        return _error(err.status, err.message, err.field)
+        return error_response(err.status, err.message, err.field)
+
+    @app.exception_handler(ShuttingDown)
+    async def shutting_down(_request: Request, err: ShuttingDown) -> JSONResponse:
+        return unavailable(f"{err}; the request was not run: send it again later")
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, err: RequestValidationError) -> JSONResponse:
-        return _error(*_describe(err.errors()))
+        return error_response(*_describe(err.errors()))
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, err: HTTPException) -> JSONResponse:
-        return _error(err.status_code, str(err.detail), None)
+        return error_response(err.status_code, str(err.detail), None)
 
     @app.exception_handler(Exception)
     async def crashed(_request: Request, err: Exception) -> JSONResponse:
         log.exception("request failed")
-        return _error(500, f"internal error: {type(err).__name__}: {err}", None)
+        return error_response(500, f"internal error: {type(err).__name__}: {err}", None)
 
 
 def _describe(errors: Sequence[dict[str, Any]]) -> tuple[int, str, str | None]:

@@ -11,6 +11,11 @@ form the next one, so under load batches fill up and throughput grows with the l
 requests queueing one by one. The event loop never decodes: it only hands requests to the thread
 and awaits their futures, so a slow model never blocks another model or the other routes.
 
+Stopping: ``close`` decodes what is queued, then stops the thread; ``abandon`` (a shutdown whose
+grace period is over) fails every unanswered request at once with ``ShuttingDown``, the batch being
+decoded included, without waiting for its decoding. A closed queue refuses new requests with
+``ShuttingDown`` too; the API answers it with 503.
+
 Compiled shapes: a batch is padded to a bucket (rows, prompt length and budget each rounded up to
 a power of two, capped by ``max_batch`` and the model's positions), so a server compiles a handful
 of shapes over its life, not one per request length. ``shapes`` lists the buckets decoded so far.
@@ -26,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-__all__ = ["DecodeQueue", "Decoded", "QueueFull", "bucket"]
+__all__ = ["DecodeQueue", "Decoded", "QueueFull", "ShuttingDown", "bucket"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,10 @@ DecodeFn = Callable[[Sequence[Sequence[int]], int, int, int], list[list[int]]]
 
 class QueueFull(RuntimeError):
     """More requests are waiting for a model than the server accepts (``max_pending``)."""
+
+
+class ShuttingDown(RuntimeError):
+    """The queue is closed: the request was not, or will not be, decoded."""
 
 
 def bucket(n: int, low: int, high: int) -> int:
@@ -94,6 +103,9 @@ class DecodeQueue:
         self._max_len = max_len
         self._queue: queue.Queue = queue.Queue()
         self._pending = 0
+        self._closed = False
+        self._abandoned = False
+        self._in_hand: list[_Request] = []  # the batch being decoded
         self._lock = threading.Lock()
         self.requests = 0
         self.batches = 0
@@ -108,19 +120,35 @@ class DecodeQueue:
 
     async def generate(self, prompt: list[int], max_new_tokens: int) -> Decoded:
         """The greedy completion ids of ``prompt`` (at most ``max_new_tokens``, cut after EOS)."""
-        with self._lock:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        with self._lock:  # the put too: a request is queued before a close, or refused after it
+            if self._closed:
+                raise ShuttingDown(f"model {self.name!r} is shutting down")
             if self._pending >= self.max_pending:
                 raise QueueFull(f"model {self.name!r} has {self._pending} requests waiting; retry later")
             self._pending += 1
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._queue.put(_Request(list(prompt), max_new_tokens, future, loop, time.perf_counter()))
+            self._queue.put(_Request(list(prompt), max_new_tokens, future, loop, time.perf_counter()))
         return await future
 
     def close(self) -> None:
-        """Stops the thread after the batch in hand; requests still waiting are failed."""
-        self._queue.put(_STOP)
-        self._thread.join()
+        """Decodes the requests queued so far, then stops the thread (at once when abandoned)."""
+        with self._lock:
+            self._closed = True
+            self._queue.put(_STOP)
+        if not self._abandoned:
+            self._thread.join()
+
+    def abandon(self) -> None:
+        """Fails every unanswered request now, the batch being decoded included, and closes the
+        queue; the thread stops once that batch's decoding returns (a daemon: it holds no exit)."""
+        with self._lock:
+            self._closed = self._abandoned = True
+            in_hand, self._in_hand = self._in_hand, []
+            self._queue.put(_STOP)
+        for request in in_hand:
+            _resolve(request, error=ShuttingDown(f"model {self.name!r} is shutting down"))
+        self._fail_waiting()
 
     # -- the decoding thread -----------------------------------------------------------------------
     def _run(self) -> None:
@@ -144,9 +172,16 @@ class DecodeQueue:
         self._fail_waiting()
 
     def _decode_batch(self, batch: list[_Request]) -> None:
+        live = [r for r in batch if not r.future.cancelled()]  # the client has gone away
         with self._lock:
             self._pending -= len(batch)
-        live = [r for r in batch if not r.future.cancelled()]  # the client has gone away
+            abandoned = self._abandoned
+            if not abandoned:
+                self._in_hand = live
+        if abandoned:
+            for request in live:
+                _resolve(request, error=ShuttingDown(f"model {self.name!r} is shutting down"))
+            return
         if not live:
             return
         started = time.perf_counter()
@@ -162,6 +197,9 @@ class DecodeQueue:
             for request in live:
                 _resolve(request, error=err)
             return
+        finally:
+            with self._lock:
+                self._in_hand = []
         self.shapes.add((rows, prompt_len, budget))
         self.requests += len(live)
         self.batches += 1
@@ -177,7 +215,9 @@ class DecodeQueue:
             except queue.Empty:
                 return
             if item is not _STOP:
-                _resolve(item, error=RuntimeError(f"model {self.name!r} is shutting down"))
+                with self._lock:
+                    self._pending -= 1
+                _resolve(item, error=ShuttingDown(f"model {self.name!r} is shutting down"))
 
 
 def _resolve(request: _Request, result: Decoded | None = None, error: BaseException | None = None) -> None:

@@ -24,6 +24,7 @@ from mathpe_jax.grading.prediction import Completion
 from mathpe_jax.inference import Loaded, load_checkpoint
 from mathpe_jax.serve.batcher import DecodeQueue
 from mathpe_jax.serve.errors import RequestError
+from mathpe_jax.serve.redact import public_source
 from mathpe_jax.solve import build_prompt, check_budget, read_completion
 
 __all__ = ["DEFAULT_MAX_NEW_TOKENS", "MAX_HEATMAP_TOKENS", "ServedModel", "load_models", "parse_model_spec"]
@@ -36,7 +37,8 @@ MAX_HEATMAP_TOKENS = 256
 
 @dataclasses.dataclass
 class ServedModel:
-    """``loaded`` under ``name``; ``source`` is the directory or hub id it came from."""
+    """``loaded`` under ``name``; ``source`` is the directory or hub id it came from (responses
+    show it through ``redact.public_source``: never an absolute path)."""
 
     name: str
     source: str
@@ -76,7 +78,7 @@ class ServedModel:
             "name": self.name,
             "pe": config.pe_name,
             "parameters": parameter_count(self.loaded.model),
-            "source": self.source,
+            "source": public_source(self.source),
             "task": self.loaded.task.name,
             "template": self.loaded.task.template,
             "max_len": config.max_len,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import socket
 import tempfile
 import threading
@@ -11,11 +12,13 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from fastapi.testclient import TestClient
 
 from mathpe_jax import build
 from mathpe_jax.inference import Loaded
 from mathpe_jax.parallel.mesh import mesh_from_config
 from mathpe_jax.serve import ServedModel, Settings, create_app
+from mathpe_jax.serve.batcher import DecodeQueue
 from tests.helpers_run import tiny_config
 
 # Two models that differ only in their PE, on the tiny addition task (64 positions).
@@ -28,6 +31,37 @@ def tiny_served(name: str, pe: str, **overrides) -> ServedModel:
     tokenizer = build.build_tokenizer(config, Path(tempfile.mkdtemp()))
     model = build.build_model(config, tokenizer, mesh_from_config({"data": -1, "fsdp": 1, "tensor": 1}))
     return ServedModel(name, f"configs/{pe}.py (random weights)", Loaded(model, tokenizer, build.make_task(config)))
+
+
+@functools.cache
+def tiny_loaded() -> Loaded:
+    """One tiny model (``configs/rope.py``, random weights) shared by the tests that only read it."""
+    return tiny_served("fixed", "rope").loaded
+
+
+def fixed_answer_app(text: str, settings: Settings = Settings(max_wait_s=0.0), gate: threading.Event | None = None):
+    """A server whose one model ("fixed") answers every prompt with ``text`` then EOS, without
+    compiling anything (after ``gate`` is set, when one is given): for tests of what surrounds
+    decoding (grading, access, shutting down)."""
+    served = ServedModel("fixed", "configs/rope.py (random weights)", tiny_loaded())
+    tokenizer = served.loaded.tokenizer
+    app = create_app([served], settings)
+    served.stop()
+    answer = tokenizer.encode(text) + [tokenizer.eos_id]
+
+    def decode(prompts, *_):
+        if gate is not None:
+            gate.wait(60)
+        return [answer] * len(prompts)
+
+    served.queue = DecodeQueue("fixed", decode, max_len=64, max_batch=8, max_wait_s=settings.max_wait_s,
+                               max_pending=settings.max_pending)
+    return app
+
+
+def local_client(app, **kwargs) -> TestClient:
+    """A test client that names the server as a browser on the same host does (``Host: localhost``)."""
+    return TestClient(app, base_url="http://localhost", **kwargs)
 
 
 def free_port() -> int:

@@ -8,14 +8,12 @@ import json
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 
 from mathpe_jax import decode
 from mathpe_jax.build import parameter_count
 from mathpe_jax.serve import Settings, create_app
-from mathpe_jax.serve.batcher import DecodeQueue
 from mathpe_jax.solve import solve_math_problem
-from tests.serve.conftest import tiny_served
+from tests.serve.conftest import fixed_answer_app, local_client, tiny_served
 
 PROBLEM = "12+34="
 
@@ -33,7 +31,7 @@ def app(models):
 
 @pytest.fixture(scope="module")
 def client(app):
-    with TestClient(app) as c:
+    with local_client(app) as c:
         yield c
 
 
@@ -73,7 +71,7 @@ def test_requests_sent_together_share_a_batch_and_keep_their_answers(app, models
     alone = [solve_math_problem(p, models[1].loaded, max_new_tokens=12)["completion"] for p in problems]
 
     async def together():
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as c:
             return await asyncio.gather(*(
                 c.post("/solve", json={"problem": p, "model": "nope", "max_new_tokens": 12}) for p in problems
             ))
@@ -104,7 +102,7 @@ def test_compare_solves_with_every_model_and_grades_against_gold(client):
 
 def test_compare_answers_with_the_models_that_can_take_the_problem():
     short = tiny_served("short", "rope", **{"model.max_len": 16})
-    with TestClient(create_app([tiny_served("long", "rope"), short], Settings(max_wait_s=0.0))) as c:
+    with local_client(create_app([tiny_served("long", "rope"), short], Settings(max_wait_s=0.0))) as c:
         problem = "1234567+7654321="  # 17 prompt tokens with BOS: more than the short model's positions
         body = c.post("/compare", json={"problem": problem, "max_new_tokens": 4}).json()
         assert [r["model"] for r in body["results"]] == ["long"]
@@ -114,23 +112,11 @@ def test_compare_answers_with_the_models_that_can_take_the_problem():
         assert alone.status_code == 422 and alone.json()["field"] == "problem"
 
 
-def fixed_answer_app(text: str):
-    """A server whose model answers every prompt with ``text`` then EOS, to test grading alone."""
-    served = tiny_served("fixed", "rope")
-    tokenizer = served.loaded.tokenizer
-    app = create_app([served], Settings(max_wait_s=0.0))
-    served.stop()
-    answer = tokenizer.encode(text) + [tokenizer.eos_id]
-    served.queue = DecodeQueue("fixed", lambda prompts, *_: [answer] * len(prompts),
-                               max_len=64, max_batch=8, max_wait_s=0.0, max_pending=8)
-    return app
-
-
 @pytest.mark.parametrize("gold,correct", [("97", True), ("970", True), ("79", False), ("097", False)])
 def test_compare_grades_with_the_tasks_own_verdict(gold, correct):
     # Numbers are written least significant digit first: "43+54=" is 34+45, whose sum 79 is written
     # "97"; the gold "970" reads back as 079 = 79 (right), "097" as 790 (wrong).
-    with TestClient(fixed_answer_app("97")) as c:
+    with local_client(fixed_answer_app("97")) as c:
         (result,) = c.post("/compare", json={"problem": "43+54=", "gold": gold}).json()["results"]
     assert result["completion"] == "97" and result["answer"] == "97" and result["finished"] is True
     assert result["correct"] is correct
@@ -277,7 +263,7 @@ def test_a_failing_model_fails_only_its_own_requests(app, models):
     queue = models[0].queue
     decode_fn, queue._decode = queue._decode, out_of_memory
     try:
-        c = TestClient(app, raise_server_exceptions=False)  # no lifespan: the module's queues stay up
+        c = local_client(app, raise_server_exceptions=False)  # no lifespan: the module's queues stay up
         broken = solve(c, max_new_tokens=4)
         other = c.post("/solve", json={"problem": PROBLEM, "model": "nope", "max_new_tokens": 4})
     finally:
@@ -289,7 +275,7 @@ def test_a_failing_model_fails_only_its_own_requests(app, models):
 def test_the_server_shuts_down_and_serves_again(models):
     app = create_app(models[:1], Settings(max_wait_s=0.0))
     for _ in range(2):
-        with TestClient(app) as c:
+        with local_client(app) as c:
             assert solve(c, max_new_tokens=2).status_code == 200
         assert models[0].queue is None  # stopped with the server
     json.dumps(models[0].info)

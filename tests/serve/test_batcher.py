@@ -12,6 +12,7 @@ from mathpe_jax.serve.batcher import (
     MIN_PROMPT_BUCKET,
     DecodeQueue,
     QueueFull,
+    ShuttingDown,
     bucket,
 )
 
@@ -156,3 +157,37 @@ def test_a_request_whose_client_left_is_not_decoded():
 def test_bad_settings_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_queue(Recorder(), **kwargs)
+
+
+def test_abandon_fails_the_batch_in_hand_and_the_waiting_at_once():
+    gate = threading.Event()
+    queue = make_queue(Recorder(gate), max_batch=1, max_wait_s=0.0)
+
+    async def abandon():
+        in_hand = asyncio.ensure_future(queue.generate([1], 1))
+        await asyncio.sleep(0.2)  # the thread decodes it, held at the gate
+        waiting = asyncio.ensure_future(queue.generate([2], 1))
+        await asyncio.sleep(0)
+        queue.abandon()
+        answered = await asyncio.wait_for(asyncio.gather(in_hand, waiting, return_exceptions=True), 5)
+        with pytest.raises(ShuttingDown, match="model 'm' is shutting down"):
+            await queue.generate([3], 1)
+        return answered
+
+    answered = asyncio.run(abandon())
+    queue.close()  # abandoned: returns while the gate still holds the decoding
+    gate.set()
+    assert all(isinstance(a, ShuttingDown) for a in answered), answered
+    assert queue.pending == 0
+
+
+def test_close_decodes_what_is_queued_and_then_refuses():
+    queue = make_queue(Recorder(), max_wait_s=0.0)
+
+    async def queued():
+        return await asyncio.gather(*(queue.generate([i], 1) for i in range(3)))
+
+    assert [r.ids for r in asyncio.run(queued())] == [[0], [1], [2]]
+    queue.close()
+    with pytest.raises(ShuttingDown):
+        asyncio.run(queue.generate([4], 1))

@@ -1,6 +1,10 @@
 // The demo page: pick or type a problem, solve it with several models (POST /compare), and look
 // at each model's attention (POST /attention) as a heatmap. Plain DOM, no dependencies.
 // Model output is only ever put in the page as text (textContent), never as HTML.
+// A server started with a token answers the API only to "Authorization: Bearer <token>": the page
+// takes the token once from its address (#token=..., a fragment the browser never sends) or from
+// the form it shows when the server asks, and keeps it in this tab's sessionStorage, which only
+// this server's own pages (this host and port) can read.
 "use strict";
 
 (() => {
@@ -42,11 +46,50 @@
     }
   }
 
+  // -- the token -------------------------------------------------------------------------------
+
+  const TOKEN_KEY = "mathpe_jax.token";
+  let memoryToken = null; // where sessionStorage is unavailable
+
+  function readToken() {
+    try {
+      return sessionStorage.getItem(TOKEN_KEY) || memoryToken;
+    } catch (_err) {
+      return memoryToken;
+    }
+  }
+
+  function keepToken(token) {
+    memoryToken = token;
+    try {
+      sessionStorage.setItem(TOKEN_KEY, token);
+    } catch (_err) {
+      // kept in memory only: asked again after a reload
+    }
+  }
+
+  /** Moves a ``#token=...`` of the address into storage, and out of the address bar and history. */
+  function takeTokenFromAddress() {
+    const match = /^#token=(.+)$/.exec(window.location.hash);
+    if (!match) return;
+    keepToken(decodeURIComponent(match[1]));
+    history.replaceState(null, "", window.location.pathname + window.location.search);
+  }
+
+  /** Shows the token form with the server's reason (a missing or a wrong token). */
+  function askForToken(message) {
+    $("#auth-message").textContent = message;
+    $("#auth").hidden = false;
+    $("#token").focus();
+  }
+
   /** JSON of ``path``; a refusal becomes an ApiError with the server's one-line message. */
   async function api(path, body) {
-    const init = body === undefined
-      ? { headers: { Accept: "application/json" } }
-      : { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" }, body: JSON.stringify(body) };
+    const headers = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const token = readToken();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    const init = body === undefined ? { headers } : { method: "POST", headers, body: JSON.stringify(body) };
     let response;
     try {
       response = await fetch(path, init);
@@ -215,7 +258,8 @@
       $("#results").replaceChildren();
       state.heatmaps = [];
       setStatus("");
-      showError(err.message, err.field);
+      if (err.status === 401) askForToken(err.message);
+      else showError(err.message, err.field);
     } finally {
       if (run === state.solveRun) {
         button.disabled = false;
@@ -526,10 +570,27 @@
       clearTimeout(resizing);
       resizing = setTimeout(() => state.heatmaps.forEach((h) => h.data && h.draw()), 150);
     });
+    $("#auth").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const token = $("#token").value.trim();
+      if (!token) return;
+      keepToken(token);
+      $("#token").value = "";
+      await load();
+    });
+    takeTokenFromAddress();
+    await load();
+    document.body.dataset.ready = "true";
+  }
+
+  /** The models and example sources; the token form instead when the server wants a token. */
+  async function load() {
+    clearError();
     const results = await Promise.allSettled([loadModels(), loadSources()]);
     const failed = results.find((r) => r.status === "rejected");
+    if (failed && failed.reason.status === 401) return askForToken(failed.reason.message);
+    $("#auth").hidden = true;
     if (failed) showError(`The demo could not start: ${failed.reason.message}`, failed.reason.field);
-    document.body.dataset.ready = "true";
   }
 
   start();
