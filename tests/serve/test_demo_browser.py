@@ -1,5 +1,5 @@
 """The demo page in a real browser (Debian's chromium through playwright) against the live server,
-and the page's files as the server hands them out."""
+the page's files as the server hands them out, and the page on a server that needs a token."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.serve.conftest import MODEL_PES
+from mathpe_jax.serve import Settings
+from tests.serve.conftest import MODEL_PES, LiveServer, fixed_answer_app
 
 # A model's first request compiles its decoding; later ones are quick.
 SLOW_MS = 120_000
@@ -19,7 +20,9 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-PAGE_IDS = ["problem", "gold", "source", "example", "max-new-tokens", "solve", "results", "error", "model-list"]
+PAGE_IDS = ["problem", "gold", "source", "example", "max-new-tokens", "solve", "results", "error", "model-list",
+            "auth", "token"]
+TOKEN = "page-0123456789abcdef"
 
 
 def chromium_path() -> str:
@@ -148,6 +151,51 @@ def test_demo_in_a_browser(live_server, tmp_path):
 
     assert screenshot.is_file()
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_page_asks_for_the_token_and_keeps_it_in_the_tab():
+    from playwright import sync_api
+
+    expect = sync_api.expect
+    server = LiveServer(fixed_answer_app("97", Settings(max_wait_s=0.0, token=TOKEN)))
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page()
+                sent: list[str] = []
+                page.on("request", lambda request: sent.append(request.url))
+                page.goto(server.url, wait_until="load")
+                expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=30_000)
+                expect(page.locator("#auth")).to_be_visible()
+                expect(page.locator("#auth-message")).to_contain_text("this server needs a token")
+                expect(page.locator("#error")).to_be_hidden()
+
+                page.fill("#token", TOKEN[:-1] + "x")
+                page.click("#token-submit")
+                expect(page.locator("#auth-message")).to_have_text("the bearer token is wrong")
+                page.fill("#token", TOKEN)
+                page.click("#token-submit")
+                expect(page.locator('#model-list input[data-model="fixed"]')).to_be_checked()
+                expect(page.locator("#auth")).to_be_hidden()
+                page.fill("#problem", "12+34=")
+                page.click("#solve")
+                expect(page.locator('.result-card[data-model="fixed"] .answer')).to_have_text("97", timeout=SLOW_MS)
+
+                page.reload(wait_until="load")  # the tab keeps the token
+                expect(page.locator('#model-list input[data-model="fixed"]')).to_be_checked(timeout=30_000)
+                expect(page.locator("#auth")).to_be_hidden()
+
+                fresh = browser.new_page()  # a link with the token in its fragment, which no request carries
+                fresh.on("request", lambda request: sent.append(request.url))
+                fresh.goto(f"{server.url}/#token={TOKEN}", wait_until="load")
+                expect(fresh.locator('#model-list input[data-model="fixed"]')).to_be_checked(timeout=30_000)
+                assert fresh.url == f"{server.url}/"  # taken out of the address bar and the history
+                assert not any(TOKEN in url for url in sent)
+            finally:
+                browser.close()
+    finally:
+        server.stop()
 
 
 def painted_pixels(canvas) -> int:
