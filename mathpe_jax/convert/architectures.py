@@ -8,7 +8,7 @@ InternLM2 fuses q, k and v into one ``wqkv`` that becomes three kernels here.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,12 @@ class TensorMap:
     to_ours: Callable[[np.ndarray], tuple[np.ndarray, ...]]
     to_hf: Callable[..., np.ndarray]
 
+    @property
+    def layer(self) -> int | None:
+        """The decoder layer the tensor belongs to; None for the embedding, final norm and head."""
+        kind, index = self.paths[0][:2]
+        return index if kind == "layers" and isinstance(index, int) else None
+
 
 def _copy(hf_name: str, path: Path, shape: tuple[int, ...]) -> TensorMap:
     return TensorMap(hf_name, shape, (path,), lambda t: (t,), lambda a: a)
@@ -46,23 +52,23 @@ def _head(cfg: ModelConfig, hf_name: str) -> list[TensorMap]:
     return [] if cfg.tie_embeddings else _linear(hf_name, ("lm_head",), cfg.width, cfg.vocab_size)
 
 
-def llama_maps(cfg: ModelConfig) -> list[TensorMap]:
+def llama_maps(cfg: ModelConfig) -> Iterator[TensorMap]:
     """Llama, Mistral and Qwen2 share one layout (Qwen2 adds q/k/v biases)."""
     q_width, kv_width = cfg.num_heads * cfg.head_dim, cfg.num_kv_heads * cfg.head_dim
-    maps = [_copy("model.embed_tokens.weight", ("embed", "embedding"), (cfg.vocab_size, cfg.width))]
+    yield _copy("model.embed_tokens.weight", ("embed", "embedding"), (cfg.vocab_size, cfg.width))
     for i in range(cfg.num_layers):
         hf, ours = f"model.layers.{i}", ("layers", i)
-        maps += _linear(f"{hf}.self_attn.q_proj", ours + ("attn", "q_proj"), cfg.width, q_width, cfg.qkv_bias)
-        maps += _linear(f"{hf}.self_attn.k_proj", ours + ("attn", "k_proj"), cfg.width, kv_width, cfg.qkv_bias)
-        maps += _linear(f"{hf}.self_attn.v_proj", ours + ("attn", "v_proj"), cfg.width, kv_width, cfg.qkv_bias)
-        maps += _linear(f"{hf}.self_attn.o_proj", ours + ("attn", "o_proj"), q_width, cfg.width)
-        maps += _linear(f"{hf}.mlp.gate_proj", ours + ("mlp", "gate_proj"), cfg.width, cfg.mlp_dim)
-        maps += _linear(f"{hf}.mlp.up_proj", ours + ("mlp", "up_proj"), cfg.width, cfg.mlp_dim)
-        maps += _linear(f"{hf}.mlp.down_proj", ours + ("mlp", "down_proj"), cfg.mlp_dim, cfg.width)
-        maps.append(_copy(f"{hf}.input_layernorm.weight", ours + ("attn_norm", "scale"), (cfg.width,)))
-        maps.append(_copy(f"{hf}.post_attention_layernorm.weight", ours + ("mlp_norm", "scale"), (cfg.width,)))
-    maps.append(_copy("model.norm.weight", ("final_norm", "scale"), (cfg.width,)))
-    return maps + _head(cfg, "lm_head")
+        yield from _linear(f"{hf}.self_attn.q_proj", ours + ("attn", "q_proj"), cfg.width, q_width, cfg.qkv_bias)
+        yield from _linear(f"{hf}.self_attn.k_proj", ours + ("attn", "k_proj"), cfg.width, kv_width, cfg.qkv_bias)
+        yield from _linear(f"{hf}.self_attn.v_proj", ours + ("attn", "v_proj"), cfg.width, kv_width, cfg.qkv_bias)
+        yield from _linear(f"{hf}.self_attn.o_proj", ours + ("attn", "o_proj"), q_width, cfg.width)
+        yield from _linear(f"{hf}.mlp.gate_proj", ours + ("mlp", "gate_proj"), cfg.width, cfg.mlp_dim)
+        yield from _linear(f"{hf}.mlp.up_proj", ours + ("mlp", "up_proj"), cfg.width, cfg.mlp_dim)
+        yield from _linear(f"{hf}.mlp.down_proj", ours + ("mlp", "down_proj"), cfg.mlp_dim, cfg.width)
+        yield _copy(f"{hf}.input_layernorm.weight", ours + ("attn_norm", "scale"), (cfg.width,))
+        yield _copy(f"{hf}.post_attention_layernorm.weight", ours + ("mlp_norm", "scale"), (cfg.width,))
+    yield _copy("model.norm.weight", ("final_norm", "scale"), (cfg.width,))
+    yield from _head(cfg, "lm_head")
 
 
 def _wqkv(cfg: ModelConfig, hf_name: str, attn: Path) -> TensorMap:
@@ -83,20 +89,20 @@ def _wqkv(cfg: ModelConfig, hf_name: str, attn: Path) -> TensorMap:
     return TensorMap(hf_name, (kv * (groups + 2) * d, width), paths, to_ours, to_hf)
 
 
-def internlm2_maps(cfg: ModelConfig) -> list[TensorMap]:
+def internlm2_maps(cfg: ModelConfig) -> Iterator[TensorMap]:
     q_width = cfg.num_heads * cfg.head_dim
-    maps = [_copy("model.tok_embeddings.weight", ("embed", "embedding"), (cfg.vocab_size, cfg.width))]
+    yield _copy("model.tok_embeddings.weight", ("embed", "embedding"), (cfg.vocab_size, cfg.width))
     for i in range(cfg.num_layers):
         hf, ours = f"model.layers.{i}", ("layers", i)
-        maps.append(_wqkv(cfg, f"{hf}.attention.wqkv.weight", ours + ("attn",)))
-        maps += _linear(f"{hf}.attention.wo", ours + ("attn", "o_proj"), q_width, cfg.width)
-        maps += _linear(f"{hf}.feed_forward.w1", ours + ("mlp", "gate_proj"), cfg.width, cfg.mlp_dim)
-        maps += _linear(f"{hf}.feed_forward.w3", ours + ("mlp", "up_proj"), cfg.width, cfg.mlp_dim)
-        maps += _linear(f"{hf}.feed_forward.w2", ours + ("mlp", "down_proj"), cfg.mlp_dim, cfg.width)
-        maps.append(_copy(f"{hf}.attention_norm.weight", ours + ("attn_norm", "scale"), (cfg.width,)))
-        maps.append(_copy(f"{hf}.ffn_norm.weight", ours + ("mlp_norm", "scale"), (cfg.width,)))
-    maps.append(_copy("model.norm.weight", ("final_norm", "scale"), (cfg.width,)))
-    return maps + _head(cfg, "output")
+        yield _wqkv(cfg, f"{hf}.attention.wqkv.weight", ours + ("attn",))
+        yield from _linear(f"{hf}.attention.wo", ours + ("attn", "o_proj"), q_width, cfg.width)
+        yield from _linear(f"{hf}.feed_forward.w1", ours + ("mlp", "gate_proj"), cfg.width, cfg.mlp_dim)
+        yield from _linear(f"{hf}.feed_forward.w3", ours + ("mlp", "up_proj"), cfg.width, cfg.mlp_dim)
+        yield from _linear(f"{hf}.feed_forward.w2", ours + ("mlp", "down_proj"), cfg.mlp_dim, cfg.width)
+        yield _copy(f"{hf}.attention_norm.weight", ours + ("attn_norm", "scale"), (cfg.width,))
+        yield _copy(f"{hf}.ffn_norm.weight", ours + ("mlp_norm", "scale"), (cfg.width,))
+    yield _copy("model.norm.weight", ("final_norm", "scale"), (cfg.width,))
+    yield from _head(cfg, "output")
 
 
 def _llama_bias(hf: Mapping[str, Any]) -> bool:
@@ -118,7 +124,7 @@ class Architecture:
 
     model_type: str
     class_name: str  # the ``architectures`` entry of config.json
-    tensor_maps: Callable[[ModelConfig], list[TensorMap]]
+    tensor_maps: Callable[[ModelConfig], Iterator[TensorMap]]  # in file order, one layer after another
     qkv_bias: Callable[[Mapping[str, Any]], bool]  # from the HF config; raises on unsupported biases
     head_name: str  # the output projection's weight, absent or ignored when embeddings are tied
 

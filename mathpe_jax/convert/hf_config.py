@@ -22,6 +22,17 @@ DTYPE_KEYS = ("dtype", "torch_dtype")  # transformers 5.x, 4.x
 RUNTIME_FIELDS = ("dtype", "param_dtype", "attention_impl", "remat", "scan_layers")
 # Fields that the tokenizer decides, not the weights: the exported tokenizer carries them.
 TOKENIZER_FIELDS = ("digit_ids",)
+# Bounds far beyond any released model (the largest have ~130 layers, width 16384, vocabularies of
+# 256k): a config past them is damaged or hostile, and is refused before it sizes anything.
+LAYER_LIMIT = 4096
+DIMENSION_LIMITS = {
+    "vocab_size": 1 << 22,
+    "hidden_size": 1 << 17,
+    "intermediate_size": 1 << 20,
+    "num_attention_heads": 1 << 12,
+    "num_key_value_heads": 1 << 12,
+    "head_dim": 1 << 14,
+}
 ARCHITECTURE_CLASSES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "mistral": "MistralForCausalLM"}
 
 
@@ -140,6 +151,14 @@ def _yarn_options(hf: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str,
     return options
 
 
+def _check_sizes(hf: Mapping[str, Any]) -> None:
+    """Each size present is a whole number within its bound (absent ones are ``_required``'s to report)."""
+    for key, limit in {"num_hidden_layers": LAYER_LIMIT, **DIMENSION_LIMITS}.items():
+        value = hf.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit):
+            raise ConversionError(f"config.json {key}={value!r} is out of range: a whole number from 1 to {limit}")
+
+
 def _check_dtype(dtype: str) -> None:
     if dtype not in DTYPES:
         raise ConversionError(f"dtype={dtype!r} is not one of {sorted(DTYPES)}")
@@ -147,6 +166,7 @@ def _check_dtype(dtype: str) -> None:
 
 def _config_fields(hf: Mapping[str, Any], dtype: str) -> ModelConfig:
     _check_dtype(dtype)
+    _check_sizes(hf)
     arch = architecture(_required(hf, "model_type"))
     act = hf.get("hidden_act", "silu")
     if act != "silu":

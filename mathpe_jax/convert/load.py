@@ -1,13 +1,13 @@
 """Hugging Face checkpoint -> our ``Decoder``, streamed one tensor at a time onto its sharding.
 
-The model is first built abstractly (shapes only, ``nnx.eval_shape``); each variable is then filled
+Once the file headers are known to hold every tensor the config implies (``fit.check_tensors``),
+the model is built abstractly (shapes only, ``nnx.eval_shape``); each variable is then filled
 straight from its tensor and placed on the device(s) its logical axes name, so host memory never
 holds more than one tensor and no device ever holds an unsharded copy of the weights.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,9 @@ import numpy as np
 from flax import nnx
 from jax.sharding import AxisType, Mesh
 
-from mathpe_jax.convert.architectures import TensorMap, architecture
+from mathpe_jax.convert.architectures import architecture
 from mathpe_jax.convert.errors import ConversionError
+from mathpe_jax.convert.fit import check_tensors
 from mathpe_jax.convert.hf_config import model_config, read_hf_config
 from mathpe_jax.convert.safetensors_io import SafetensorsReader
 from mathpe_jax.model.config import ModelConfig
@@ -37,8 +38,6 @@ HUB_PATTERNS = [
     "merges.txt",
     "*.model",
 ]
-# Buffers some checkpoints carry that are recomputed, not learned.
-IGNORED = re.compile(r".*rotary_emb\.inv_freq$")
 
 
 def resolve(path_or_hub_id: str | Path) -> Path:
@@ -59,23 +58,6 @@ def default_mesh() -> Mesh:
     return jax.make_mesh((1, 1, 1), MESH_AXES, axis_types=(AxisType.Auto,) * 3, devices=jax.devices()[:1])
 
 
-def check_tensors(maps: list[TensorMap], reader: SafetensorsReader, optional: set[str]) -> None:
-    """Names and shapes against the map, from file headers only, before any tensor is read."""
-    expected = {m.hf_name for m in maps}
-    present = set(reader.names())
-    missing = sorted(expected - present)
-    if missing:
-        raise ConversionError(f"missing tensor {missing[0]!r} ({len(missing)} missing in all)")
-    unexpected = sorted(n for n in present - expected - optional if not IGNORED.fullmatch(n))
-    if unexpected:
-        raise ConversionError(f"unexpected tensor {unexpected[0]!r} ({len(unexpected)} unexpected in all)")
-    for m in maps:
-        if reader.shape(m.hf_name) != m.hf_shape:
-            raise ConversionError(
-                f"shape mismatch for {m.hf_name!r}: checkpoint {reader.shape(m.hf_name)}, expected {m.hf_shape}"
-            )
-
-
 def _place(array: np.ndarray, variable: nnx.Variable, sharding: jax.sharding.Sharding) -> jax.Array:
     """Each device (on every host) receives only its own shard of ``array``, cast to the variable's dtype."""
     array = np.asarray(array, dtype=variable.get_value().dtype)
@@ -94,16 +76,16 @@ def load_hf(
     directory = resolve(path_or_hub_id)
     hf = read_hf_config(directory)
     cfg = model_config(hf, dtype=dtype).replace(param_dtype=param_dtype or dtype)
-    arch = architecture(hf["model_type"])
-    maps = arch.tensor_maps(cfg)
-    graphdef, state = nnx.split(nnx.eval_shape(lambda: Decoder(cfg, rngs=nnx.Rngs(0))))
-    variables = dict(nnx.to_flat_state(state))
-    unmapped = sorted(set(variables) - {path for m in maps for path in m.paths}, key=str)
-    if unmapped:
-        raise ConversionError(f"no {hf['model_type']} tensor maps to our variable {'/'.join(map(str, unmapped[0]))}")
-    shardings = dict(nnx.to_flat_state(state_shardings(state, mesh or default_mesh())))
     with SafetensorsReader(directory) as reader:
-        check_tensors(maps, reader, {arch.head_name} if cfg.tie_embeddings else set())
+        check_tensors(hf, cfg, reader)  # before anything the config sizes is built
+        maps = list(architecture(hf["model_type"]).tensor_maps(cfg))
+        graphdef, state = nnx.split(nnx.eval_shape(lambda: Decoder(cfg, rngs=nnx.Rngs(0))))
+        variables = dict(nnx.to_flat_state(state))
+        unmapped = sorted(set(variables) - {path for m in maps for path in m.paths}, key=str)
+        if unmapped:
+            name = "/".join(map(str, unmapped[0]))
+            raise ConversionError(f"no {hf['model_type']} tensor maps to our variable {name}")
+        shardings = dict(nnx.to_flat_state(state_shardings(state, mesh or default_mesh())))
         for m in maps:
             for path, array in zip(m.paths, m.to_ours(reader.read(m.hf_name))):
                 variables[path].set_value(_place(array, variables[path], shardings[path].get_value()))

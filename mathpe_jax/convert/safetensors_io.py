@@ -39,6 +39,7 @@ class SafetensorsReader(contextlib.ExitStack):
         else:
             raise ConversionError(f"no {SINGLE} or {INDEX} in {directory}")
         self._directory = directory
+        self.source = directory / (INDEX if weight_map else SINGLE)  # the file that names the tensors
         files = sorted(set(weight_map.values())) if weight_map else [SINGLE]
         self._handles = {f: self.enter_context(_open(directory / f)) for f in files}
         if weight_map is None:

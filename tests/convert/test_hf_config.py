@@ -106,6 +106,10 @@ def test_mistral_keeps_its_sliding_window_and_qwen2_warns():
         ({"attention_bias": True}, "attention_bias=True"),
         ({"model_type": "internlm2", "bias": True}, "bias=True"),
         ({"intermediate_size": None}, "'intermediate_size'"),
+        ({"num_hidden_layers": 100_000}, "num_hidden_layers=100000 is out of range: a whole number from 1 to 4096"),
+        ({"hidden_size": "64"}, "hidden_size='64' is out of range"),
+        ({"vocab_size": 0}, "vocab_size=0 is out of range"),
+        ({"num_key_value_heads": True}, "num_key_value_heads=True is out of range"),
     ],
 )
 def test_unsupported_configs_stop_with_one_line(changes, culprit):
