@@ -1,15 +1,19 @@
-"""tools/convert_hf.py both ways, as a user runs it: outputs never overwritten, any run exported,
-damaged inputs named in one line."""
+"""tools/convert_hf.py both ways: any run exported, damaged inputs named in one line, and nothing
+the user had lost: an output that overlaps an input or a run is refused, and a failed conversion
+leaves its output as it was. The refusals run in this process (``convert_hf.convert``); the
+exports, as a user runs them."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
+from mathpe_jax.convert import ConversionError
 from mathpe_jax.convert.load import load_hf
 from mathpe_jax.model.lora import LoRAConfig, apply_lora, lora_modules, save_adapter
 from tests.conftest import run_tool
@@ -17,6 +21,7 @@ from tests.convert.tiny_hf import assert_same_tensors
 from tests.data.conftest import tiny_hf_tokenizer_dir  # noqa: F401 - fixture
 from tests.helpers_hf import tiny_checkpoint
 from tests.helpers_run import run_main
+from tools import convert_hf
 
 
 def convert(*flags: str) -> str:
@@ -53,21 +58,113 @@ def test_hf_to_checkpoint_to_hf_with_adapter(hf_dirs, tmp_path):
         np.testing.assert_array_equal(exported[key], np.asarray(layer.lora.lora_a[...]).T)
 
 
+def files(directory) -> dict[str, bytes]:
+    """Every file under ``directory`` with its bytes, to show that nothing there changed."""
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def fake_run(directory, config=None):
+    """What marks a run directory (config.json with a task, the lock, checkpoints/): enough for refusals,
+    which come before anything is read."""
+    (directory / "checkpoints" / "10").mkdir(parents=True)
+    (directory / "checkpoints" / "10" / "params").write_bytes(b"trained weights")
+    (directory / ".lock").write_text("123\n")
+    (directory / "config.json").write_text(json.dumps(config or {"task": {"name": "addition"}}))
+    return directory
+
+
+def staging_left(out) -> list:
+    return sorted(out.parent.glob(f".{out.name}.tmp-*"))
+
+
 def test_a_non_empty_out_is_refused_unless_overwrite(hf_dirs, tmp_path):
     out = tmp_path / "hf"
     out.mkdir()
     (out / "model.safetensors").write_bytes(b"the user's own weights")
     (out / "notes.txt").write_text("keep me")
-    line = convert_fails(f"--hf_dir={hf_dirs['llama']}", f"--out={out}")
-    assert f"--out={out} is not empty" in line and "--overwrite" in line
+    with pytest.raises(ConversionError, match=f"--out={out} is not empty; .*--overwrite"):
+        convert_hf.convert(out, hf_dir=str(hf_dirs["llama"]))
     assert (out / "model.safetensors").read_bytes() == b"the user's own weights"
 
     ckpt = tmp_path / "ckpt"
-    convert(f"--hf_dir={hf_dirs['llama']}", f"--out={ckpt}")
-    convert(f"--hf_dir={hf_dirs['llama']}", f"--out={ckpt}", "--overwrite")  # a second conversion replaces the first
-    convert("--to_hf", f"--checkpoint={ckpt}", f"--out={out}", "--overwrite")
+    convert_hf.convert(ckpt, hf_dir=str(hf_dirs["mistral"]))
+    convert_hf.convert(ckpt, hf_dir=str(hf_dirs["llama"]), overwrite=True)  # a second conversion replaces the first
+    assert "llama" in (ckpt / "hf_config.json").read_text()
+    convert_hf.convert(out, checkpoint=str(ckpt), overwrite=True)
     assert_same_tensors(hf_dirs["llama"], out)
     assert (out / "notes.txt").read_text() == "keep me"  # only what a conversion writes is replaced
+    assert not staging_left(out) and not staging_left(ckpt)
+
+
+@pytest.mark.parametrize("where", ["itself", "inside", "holding", "symlink"])
+def test_an_out_that_overlaps_its_input_is_refused_and_the_input_kept(hf_dirs, tmp_path, where):
+    """``--hf_dir=D --out=D --overwrite`` used to delete D's config.json and weights before reading them."""
+    source = tmp_path / "models" / "src"
+    shutil.copytree(hf_dirs["llama"], source)
+    before = files(tmp_path / "models")
+    (tmp_path / "link").symlink_to(source)
+    outs = {"itself": source, "inside": source / "ours", "holding": tmp_path / "models", "symlink": tmp_path / "link"}
+    out = outs[where]
+    relation = {"itself": "is", "inside": "lies inside", "holding": "holds", "symlink": "is"}[where]
+    with pytest.raises(ConversionError) as err:
+        convert_hf.convert(out, hf_dir=str(source), overwrite=True)
+    assert str(err.value) == f"--out={out} {relation} --hf_dir={source}; write the conversion somewhere else"
+    assert files(tmp_path / "models") == before and not staging_left(out)
+
+
+def test_a_run_is_never_an_output(tmp_path):
+    """``--to_hf --checkpoint=R --out=R`` used to delete the run's config.json, and ``--out=OTHER_RUN``
+    to replace another run's config.json by a Hugging Face one, after which it could not be evaluated."""
+    run, other = fake_run(tmp_path / "run"), fake_run(tmp_path / "other")
+    damaged = fake_run(tmp_path / "damaged", config={"model_type": "llama"})  # its config.json already replaced
+    holder = tmp_path / "holder"
+    fake_run(holder / "peft")  # a run where a conversion writes its PEFT adapter
+    before = files(tmp_path)
+    refusals = {
+        run: f"--out={run} is --checkpoint={run}",
+        other: f"--out={other} is the run directory {other}",
+        damaged: f"--out={damaged} is the run directory {damaged}",
+        other / "checkpoints" / "10": f"--out={other / 'checkpoints' / '10'} lies inside the run directory {other}",
+        holder: f"--out={holder} holds the run directory {holder / 'peft'}, which --overwrite would replace",
+    }
+    for out, message in refusals.items():
+        with pytest.raises(ConversionError, match=re.escape(message)):
+            convert_hf.convert(out, checkpoint=str(run), overwrite=True)
+    assert files(tmp_path) == before and not list(tmp_path.rglob(".*.tmp-*"))
+
+
+def test_peft_out_gets_the_same_checks(hf_dirs, tmp_path):
+    ckpt, adapter, run = tmp_path / "ckpt", tmp_path / "lora", fake_run(tmp_path / "run")
+    adapter.mkdir()
+    (adapter / "lora_config.json").write_text("{}")
+    refusals = {
+        adapter: f"--peft_out={adapter} is --adapter={adapter}",
+        ckpt / "peft": f"--peft_out={ckpt / 'peft'} lies inside --checkpoint={ckpt}",
+        run: f"--peft_out={run} is the run directory {run}",
+        tmp_path / "hf" / "adapter": f"--out={tmp_path / 'hf'} holds --peft_out={tmp_path / 'hf' / 'adapter'}",
+    }
+    convert_hf.convert(ckpt, hf_dir=str(hf_dirs["llama"]))
+    for peft_out, message in refusals.items():
+        with pytest.raises(ConversionError, match=re.escape(message)):
+            convert_hf.convert(tmp_path / "hf", checkpoint=str(ckpt), adapter=str(adapter), peft_out=peft_out)
+    assert not (tmp_path / "hf").exists()
+
+
+@pytest.mark.parametrize("failure", [KeyboardInterrupt(), ConversionError("a damaged tokenizer file")])
+def test_a_failed_overwrite_leaves_out_as_it_was(hf_dirs, tmp_path, monkeypatch, failure):
+    """The new files are staged beside --out and moved in only once all are written."""
+    out = tmp_path / "ckpt"
+    convert_hf.convert(out, hf_dir=str(hf_dirs["mistral"]))
+    (out / "notes.txt").write_text("keep me")
+    before = files(out)
+
+    def fail(*args):
+        raise failure
+
+    monkeypatch.setattr(convert_hf, "copy_tokenizer", fail)  # after the parameters are written
+    with pytest.raises(type(failure)):
+        convert_hf.convert(out, hf_dir=str(hf_dirs["llama"]), overwrite=True)
+    assert files(out) == before and not staging_left(out)
 
 
 @pytest.mark.parametrize(
@@ -83,8 +180,10 @@ def test_damaged_inputs_are_named_in_one_line(hf_dirs, tmp_path, damage, needle)
     source = tmp_path / "src"
     shutil.copytree(hf_dirs["llama"], source)
     damage(source)
-    line = convert_fails(f"--hf_dir={source}", f"--out={tmp_path / 'out'}")
-    assert needle in line and str(source) in line
+    with pytest.raises(ConversionError) as err:
+        convert_hf.convert(tmp_path / "out", hf_dir=str(source))
+    assert needle in str(err.value) and str(source) in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "out").exists() and not staging_left(tmp_path / "out")
 
 
 def test_a_run_trained_from_scratch_exports_to_transformers(tmp_path):
