@@ -101,8 +101,8 @@ def refuse_runs(flag: str, out: Path, written: tuple[str, ...]) -> None:
     target = real(out)
     for path in (target, *target.parents):
         if is_run(path):
-            where = "is" if path == target else "lies inside"
-            raise ConversionError(f"{flag}={out} {where} the run directory {path}; write the conversion elsewhere")
+            where = "is a run directory" if path == target else f"lies inside the run directory {path}"
+            raise ConversionError(f"{flag}={out} {where}; write the conversion somewhere else")
     for path in replaced(target, written):
         if path.is_dir() and is_run(path):
             raise ConversionError(f"{flag}={out} holds the run directory {path}, which --overwrite would replace")

@@ -122,8 +122,8 @@ def test_a_run_is_never_an_output(tmp_path):
     before = files(tmp_path)
     refusals = {
         run: f"--out={run} is --checkpoint={run}",
-        other: f"--out={other} is the run directory {other}",
-        damaged: f"--out={damaged} is the run directory {damaged}",
+        other: f"--out={other} is a run directory; write the conversion somewhere else",
+        damaged: f"--out={damaged} is a run directory",
         other / "checkpoints" / "10": f"--out={other / 'checkpoints' / '10'} lies inside the run directory {other}",
         holder: f"--out={holder} holds the run directory {holder / 'peft'}, which --overwrite would replace",
     }
@@ -140,7 +140,7 @@ def test_peft_out_gets_the_same_checks(hf_dirs, tmp_path):
     refusals = {
         adapter: f"--peft_out={adapter} is --adapter={adapter}",
         ckpt / "peft": f"--peft_out={ckpt / 'peft'} lies inside --checkpoint={ckpt}",
-        run: f"--peft_out={run} is the run directory {run}",
+        run: f"--peft_out={run} is a run directory",
         tmp_path / "hf" / "adapter": f"--out={tmp_path / 'hf'} holds --peft_out={tmp_path / 'hf' / 'adapter'}",
     }
     convert_hf.convert(ckpt, hf_dir=str(hf_dirs["llama"]))
