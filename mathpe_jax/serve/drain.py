@@ -55,6 +55,12 @@ class RefuseWhileDraining:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.drain.draining:
+            more = True
+            while more:  # read the body first: closing a socket with unread bytes resets it
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                more = message.get("more_body", False)
             await unavailable("the server is shutting down; send the request again later")(scope, receive, send)
             return
         await self.app(scope, receive, send)

@@ -8,7 +8,8 @@ closes connections whose request it has not read yet. Here, on the first signal:
 1. ``drain.begin()``: from now on every new request gets 503 (``drain``);
 2. connections the kernel already holds are accepted (and answered 503), then the server stops
    listening: a client that connects later is refused, and knows nothing was sent;
-3. requests in progress run to their end, queued decoding included, for at most ``grace_s``;
+3. requests in progress run to their end, queued decoding included, and requests still arriving
+   on open connections get their 503, until none has come for ``QUIET_S`` or ``grace_s`` is over;
 4. then ``drain.abandon()`` answers what is left with 503, and the server shuts down as uvicorn
    does. A second signal stops at once.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import select
 import signal
+import socket
 import sys
 from types import FrameType
 
@@ -27,9 +29,10 @@ from mathpe_jax.serve.drain import Drain
 
 __all__ = ["GracefulServer"]
 
-# Steps 2 and 3 end when the listening socket, or the server's requests, have been quiet this long:
-# long enough for an accepted connection's request to be read, short next to any grace period.
-QUIET_S = 0.2
+# Steps 2 and 3 end when the listening socket, or the requests, have been quiet this long: long
+# enough for clients with connections open to send what they are sending (each gets its 503),
+# short next to any grace period. A connection silent for this long is closed at the exit.
+QUIET_S = 0.5
 POLL_S = 0.02
 # After ``abandon``, how long the 503s it sends have to be written.
 ABANDON_S = 2.0
@@ -45,8 +48,9 @@ class GracefulServer(uvicorn.Server):
         self.loop: asyncio.AbstractEventLoop | None = None  # set once serving
         self._stop_requested = False
         self._stop_task: asyncio.Task | None = None
+        self._answered = 0  # requests answered at the last look (``_serving``)
 
-    async def startup(self, sockets=None) -> None:
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         self.loop = asyncio.get_running_loop()
         await super().startup(sockets)
 
@@ -72,17 +76,24 @@ class GracefulServer(uvicorn.Server):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.grace_s
         self.drain.begin()
-        await self._until_quiet(lambda: bool(select.select(self._listeners(), [], [], 0)[0]), deadline)
+        await self._until_quiet(self._connecting, deadline)
         for server in self.servers:
             server.close()
-        await self._until_quiet(lambda: bool(self.server_state.tasks), deadline)
+        await self._until_quiet(self._serving, deadline)
         if self.server_state.tasks:
             self.drain.abandon()
-            await self._until_quiet(lambda: bool(self.server_state.tasks), loop.time() + ABANDON_S)
+            await self._until_quiet(self._serving, loop.time() + ABANDON_S)
         self.should_exit = True
 
-    def _listeners(self) -> list:
-        return [sock for server in self.servers for sock in (server.sockets or ())]
+    def _connecting(self) -> bool:
+        """Whether the kernel holds connections not accepted yet (a listening socket is readable)."""
+        listeners = [sock for server in self.servers for sock in (server.sockets or ())]
+        return bool(select.select(listeners, [], [], 0)[0])
+
+    def _serving(self) -> bool:
+        """Whether a request is running, or one has been answered since the last look."""
+        answered, self._answered = self._answered, self.server_state.total_requests
+        return bool(self.server_state.tasks) or answered != self._answered
 
     @staticmethod
     async def _until_quiet(busy, deadline: float) -> None:
