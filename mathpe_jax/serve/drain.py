@@ -8,6 +8,8 @@ without an answer. ``server.GracefulServer`` decides when to begin and when to a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Sequence
 
 from starlette.responses import JSONResponse
@@ -20,6 +22,8 @@ __all__ = ["RETRY_AFTER_S", "Drain", "RefuseWhileDraining", "unavailable"]
 
 # What a refused client is told to wait: about what a restart of the server takes.
 RETRY_AFTER_S = 30
+# How long a refused request's body is read before the 503 (a client trickling it cannot hold the stop).
+READ_BODY_S = 1.0
 
 
 def unavailable(message: str) -> JSONResponse:
@@ -55,12 +59,21 @@ class RefuseWhileDraining:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.drain.draining:
-            more = True
-            while more:  # read the body first: closing a socket with unread bytes resets it
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
-                more = message.get("more_body", False)
-            await unavailable("the server is shutting down; send the request again later")(scope, receive, send)
+            if await _read_body(receive):
+                await unavailable("the server is shutting down; send the request again later")(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+async def _read_body(receive: Receive) -> bool:
+    """Reads the request's body (for at most ``READ_BODY_S``): a socket closed with bytes unread is
+    reset, and the client would never see its 503. False when the client has gone."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(READ_BODY_S):
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return False
+                more = message.get("more_body", False)
+    return True

@@ -34,7 +34,8 @@ __all__ = ["GracefulServer"]
 # short next to any grace period. A connection silent for this long is closed at the exit.
 QUIET_S = 0.5
 POLL_S = 0.02
-# After ``abandon``, how long the 503s it sends have to be written.
+# After ``abandon``, how long the 503s it sends have to be written; then uvicorn's own stop cancels
+# what still runs (an attention map in progress), so the process ends soon after the grace period.
 ABANDON_S = 2.0
 
 
@@ -42,6 +43,8 @@ class GracefulServer(uvicorn.Server):
     """``uvicorn.Server`` for an app of ``create_app`` (its ``drain``), stopped as the module says."""
 
     def __init__(self, config: uvicorn.Config, drain: Drain, grace_s: float):
+        if config.timeout_graceful_shutdown is None:  # what a task still runs after step 4 is cut
+            config.timeout_graceful_shutdown = ABANDON_S
         super().__init__(config)
         self.drain = drain
         self.grace_s = grace_s
