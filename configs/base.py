@@ -1,7 +1,7 @@
 """Defaults shared by every run; each PE file changes only ``model.pe``.
 
-All six PE configs share this model size, task and training budget, so they differ in the
-positional encoding alone. Override any field on the command line, e.g. ``--config.train.steps=200``.
+Every PE config (``configs/<pe>.py``) shares this model size, task and training budget, so they
+differ in the positional encoding alone; docs/configs.md says what each key means. Override any field on the command line, e.g. ``--config.train.steps=200``.
 """
 
 from ml_collections import ConfigDict, config_dict

@@ -1,4 +1,5 @@
-"""Addition swept over the six PEs, laptop size of ``addition.py`` (minutes per run on one core); see ``common.arithmetic_task``."""
+"""Addition swept over the six PEs, laptop size of ``addition.py``; see ``common.arithmetic_task``.
+Results: docs/results/addition_cpu.md"""
 
 from ml_collections import ConfigDict
 

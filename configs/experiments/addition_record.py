@@ -1,8 +1,6 @@
-"""Reversed addition with Abacus embeddings at the paper's scale (McLeish et al. 2024): operands of
-unequal lengths 1-20 digits in training, tested to 100, offsets up to 100; the GPU size of
-``addition_record_cpu.py``. ``--config.model.pe.name=P`` alone switches to another arm. Abacus stays
-the default at this size until a GPU run compares it with ``abacus_place`` (with far digits hidden,
-as on the CPU), the best arm there."""
+"""Reversed addition with Abacus at the paper's scale (McLeish et al. 2024): operands of 1-20 digits,
+tested to 100, offsets up to 100; the GPU size of ``addition_record_cpu.py``, default arm Abacus,
+``--config.model.pe.name=P`` switches to another arm. Results: docs/results/addition_record_cpu.md"""
 
 from ml_collections import ConfigDict
 

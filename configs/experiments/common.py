@@ -48,10 +48,8 @@ def switchable_pe(config: ConfigDict, preset: str, pe: str, pes: tuple[str, ...]
 
 
 def record_arithmetic_model(config: ConfigDict) -> None:
-    """The CPU model and budget of the record-seeking addition presets: the base model with an MLP
-    of 512, trained longer (4000 steps of 64). On 1-10 digit addition with Abacus (offsets per
-    sequence, one seed) width 128 scored 0.81 exact match at 20 digits where width 64 scored 0.23,
-    at about twice the time per step (31 minutes a run with two runs sharing a 2-core CPU)."""
+    """The CPU model and budget of the record-seeking addition presets: width 128 with an MLP of
+    512, trained longer (4000 steps of 64). Why: docs/results/addition_record_cpu.md"""
     config.model.width = 128
     config.model.mlp_dim = 512
     config.train.steps = 4000
@@ -112,12 +110,10 @@ def arithmetic_task(task: str, pe: str, cpu: bool) -> ConfigDict:
     (McLeish et al. 2024); addition trains on 1-20 digits and tests 21-40, 50 and 60,
     multiplication (harder per digit) trains on 1-10 and tests 11-20.
     CPU: operands of equal length, 1-10 digits for addition (tested to 20), 1-4 for
-    multiplication (tested to 8); 800 steps of 32, what a core does in about four minutes (at a
-    learning rate of 3e-3 the loss stalled near 1.9 nats per answer token for 500 steps). Equal
+    multiplication (tested to 8); 800 steps of 32, what a core does in about four minutes. Equal
     operands keep the one length axis the study is about; ``--config.task.unequal_operands=True``
-    adds the grid at about twice the evaluation time. This budget exercises the whole study in
-    an hour, but it is too small for the base model to learn addition (in-range exact match 2-3%
-    for every PE, three seeds each); raise ``train.steps`` for a ranking.
+    adds the grid at about twice the evaluation time. What this budget learns:
+    docs/results/addition_cpu.md.
     """
     c = base.get_config()
     c.task.name = task

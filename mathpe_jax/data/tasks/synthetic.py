@@ -23,7 +23,7 @@ Grading: a synthetic answer is the whole completion up to EOS. Three verdicts:
   (``answer_value``; a task without a number, like copy, uses the exact verdict);
 - steps: arithmetic tasks are checked as a chain ``prompt = answer`` (one step) or
   ``prompt = step1 = step2 = ...`` (every rewrite is a step), each step right when both sides
-  have the same value (``reasoning.evaluate_arithmetic``, exact fractions, never ``eval``); a side
+  have the same value (``grading.steps.evaluate_arithmetic``, exact fractions, never ``eval``); a side
   that does not parse makes its step wrong.
 
 The two-operand tasks can also write their numbers with index hints, zero padding or random
@@ -471,7 +471,7 @@ def check_chain(terms: Sequence[str]) -> EquationCheck:
 
 
 def _error_class(symbolic: bool, truncated: bool, extracted: str | None, audit: EquationCheck) -> str:
-    """``reasoning.classify_error``'s order, with the chain audit in place of equations found in
+    """``grading.steps.classify_error``'s order, with the chain audit in place of equations found in
     prose: correct, truncated, no_answer, calculation_error (a wrong step), else reasoning_error
     (every step holds yet the answer is wrong or unfinished; also any wrong copy)."""
     if symbolic:
