@@ -163,7 +163,7 @@ def batch_fn(config: ConfigDict, tokenizer: Tokenizer) -> Callable[[int], Batch]
     """``step -> Batch``: the global batch of that step, the same on every host and every rerun,
     its positions numbered by the ``train.positions`` scheme."""
     batches = _task_batch_fn(config, tokenizer)
-    if config.train.get("positions", "sequential") == "sequential":  # runs saved before the key read sequential
+    if config.train.positions == "sequential":
         return batches
 
     def randomized(step: int) -> Batch:

@@ -44,8 +44,7 @@ def validate(c: ConfigDict) -> None:
     for key in ("width", "num_layers", "num_heads", "num_kv_heads", "mlp_dim", "max_len"):
         _positive_int(c, f"model.{key}")
     _positive_int(c, "model.head_dim", allow_zero=True)
-    window = m.get("sliding_window", 0)  # absent from configs saved before it existed
-    _require(isinstance(window, int) and window >= 0, "model.sliding_window", window, "must be an integer >= 0")
+    _positive_int(c, "model.sliding_window", allow_zero=True)
     if not m.head_dim:
         _require(m.width % m.num_heads == 0, "model.num_heads", m.num_heads, f"must divide model.width={m.width}")
     _require(m.num_heads % m.num_kv_heads == 0, "model.num_kv_heads", m.num_kv_heads,
@@ -53,10 +52,9 @@ def validate(c: ConfigDict) -> None:
     for key in ("dtype", "param_dtype"):
         _require(m[key] in DTYPES, f"model.{key}", m[key], f"must be one of {sorted(DTYPES)}")
     _require(m.attention_impl in IMPLEMENTATIONS, "model.attention_impl", m.attention_impl, f"must be one of {IMPLEMENTATIONS}")
-    remat = m.get("remat", "none")  # absent from configs saved before it existed
-    _require(remat in REMAT_POLICIES, "model.remat", remat, f"must be one of {sorted(REMAT_POLICIES)}")
-    _require(isinstance(m.get("scan_layers", False), bool), "model.scan_layers", m.get("scan_layers"), "must be True or False")
-    _require(not (c.lora.dropout and (remat != "none" or m.get("scan_layers", False))), "lora.dropout", c.lora.dropout,
+    _require(m.remat in REMAT_POLICIES, "model.remat", m.remat, f"must be one of {sorted(REMAT_POLICIES)}")
+    _require(isinstance(m.scan_layers, bool), "model.scan_layers", m.scan_layers, "must be True or False")
+    _require(not (c.lora.dropout and (m.remat != "none" or m.scan_layers)), "lora.dropout", c.lora.dropout,
              "must be 0 with model.remat or model.scan_layers (their layers run as pure functions, without dropout's random stream)")
     try:
         name, options = chosen_pe(m)
@@ -79,7 +77,7 @@ def validate(c: ConfigDict) -> None:
     for key in ("steps", "log_every", "checkpoint_every", "keep_checkpoints", "warmup_steps"):
         _positive_int(c, f"train.{key}", allow_zero=key in ("steps", "warmup_steps"))
     _positive_int(c, "train.batch_size")
-    _require(c.train.get("positions", "sequential") in POSITION_SCHEMES, "train.positions", c.train.get("positions"),
+    _require(c.train.positions in POSITION_SCHEMES, "train.positions", c.train.positions,
              f"must be one of {', '.join(POSITION_SCHEMES)}")
     _positive_int(c, "train.grad_accum")
     _require(c.train.batch_size % c.train.grad_accum == 0, "train.grad_accum", c.train.grad_accum,
@@ -93,8 +91,7 @@ def validate(c: ConfigDict) -> None:
     _positive_int(c, "eval.examples_per_length", allow_zero=True)
     _positive_int(c, "eval.grid_examples", allow_zero=True)
     _positive_int(c, "eval.batch_size")
-    if "step" in c.eval:  # configs saved before it existed evaluate the final step
-        _positive_int(c, "eval.step", allow_zero=True)
+    _positive_int(c, "eval.step", allow_zero=True)
 
     _positive_int(c, "lora.rank", allow_zero=True)
     if c.lora.rank:

@@ -20,6 +20,7 @@ from mathpe_jax.data.tasks.gsm8k import GSM8K
 from mathpe_jax.data.tokenizer import Tokenizer
 from mathpe_jax.hub import is_hub_id
 from mathpe_jax.model.transformer import Decoder
+from mathpe_jax.run.layout import CONFIG, read_json_object
 
 
 @dataclasses.dataclass
@@ -35,21 +36,15 @@ def _pretrained_task() -> Task:
 
 
 def _is_run(directory: Path) -> bool:
-    """A run directory's config.json is a run config (it has a task); a Hugging Face one is not."""
-    config = directory / "config.json"
-    if not config.is_file():
-        return False
-    try:
-        saved = json.loads(config.read_text())
-    except ValueError as err:
-        raise ValueError(f"{config} is not valid JSON ({err})") from None
-    if not isinstance(saved, dict):
-        raise ValueError(f"{config} holds a JSON {type(saved).__name__}, not a config (an object)")
-    return "task" in saved
+    """A run directory's config.json is a run config (it has a task); a Hugging Face one, under the
+    same name, is not."""
+    saved = read_json_object(directory / CONFIG, what="a config (an object)")
+    return saved is not None and "task" in saved
 
 
 def load_checkpoint(checkpoint: str, base: str | None = None) -> Loaded:
     """The model and tokenizer behind ``checkpoint`` (see the module docstring for the kinds)."""
+    from mathpe_jax.convert.hf_config import HF_CONFIG
     from mathpe_jax.convert.load import load_hf
     from mathpe_jax.data.hf_tokenizer import HFTokenizer
 
@@ -65,7 +60,7 @@ def load_checkpoint(checkpoint: str, base: str | None = None) -> Loaded:
 
         model, _ = load_model(path)
         return Loaded(model, HFTokenizer(path / "tokenizer"), _pretrained_task())
-    if path.is_dir() and not (path / "config.json").is_file():
+    if path.is_dir() and not (path / HF_CONFIG).is_file():
         raise FileNotFoundError(f"{checkpoint} holds no model (no config.json, model_config.json or adapter)")
     if not path.exists() and not is_hub_id(checkpoint):
         raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
@@ -96,7 +91,8 @@ def _load_adapter(path: Path, base: str | None) -> Loaded:
 def _load_run(workdir: Path) -> Loaded:
     from mathpe_jax import build
     from mathpe_jax.parallel.mesh import mesh_from_config
-    from mathpe_jax.run import restore_params, saved_config
+    from mathpe_jax.run.directory import saved_config
+    from mathpe_jax.run.restore import restore_params
 
     config = saved_config(workdir)
     mesh = mesh_from_config({"data": -1, "fsdp": 1, "tensor": 1})

@@ -48,6 +48,7 @@ from mathpe_jax.run import (  # noqa: E402
     saved_config,
     write_results,
 )
+from mathpe_jax.run.layout import CONFIG, RESULTS  # noqa: E402
 from mathpe_jax.train.trainer import train  # noqa: E402
 
 _CONFIG = cli.DEFINE_config_file("config", "configs/rope.py", "Run config (a Python file with get_config()).")
@@ -105,7 +106,7 @@ def run(config: ConfigDict, workdir: str | Path, mode: str) -> dict[str, Any]:
         run_dir.check_config(config, EVAL_CHANGES)
     else:
         run_dir.check_config(config)
-    if mode == "train" and config.eval.get("step", 0):
+    if mode == "train" and config.eval.step:
         raise UserError(
             f"config.eval.step={config.eval.step} is for --mode=eval; training evaluates the step it ends with"
         )
@@ -148,7 +149,7 @@ def _train_and_evaluate(config: ConfigDict, workdir: Path, mode: str, mesh, chie
                 "wall_seconds": outcome.wall_seconds,
             }
         else:
-            step = restore_params(workdir, model, build.trainable(config), step=config.eval.get("step", 0), quarantine=chief)
+            step = restore_params(workdir, model, build.trainable(config), step=config.eval.step, quarantine=chief)
             if step == 0:
                 raise WorkdirUnusable(f"run directory {workdir} has no readable checkpoint; train it first with --mode=train")
         try:
@@ -173,7 +174,7 @@ def _evaluate(config: ConfigDict, workdir: Path, model, tokenizer, step: int, se
             outputs.commit(workdir)
     finally:
         outputs.discard(workdir)
-    logging.info("results written to %s", workdir / "results.json")
+    logging.info("results written to %s", workdir / RESULTS)
     log_evaluation(workdir, results, config.to_dict())
     return results
 
@@ -197,7 +198,7 @@ def eval_config(workdir: Path, overrides: dict[str, Any]) -> ConfigDict:
     for key in overrides:
         if not key.startswith("eval."):
             raise UserError(
-                f"--config.{key}: --mode=eval evaluates the run's own config ({workdir / 'config.json'}) "
+                f"--config.{key}: --mode=eval evaluates the run's own config ({workdir / CONFIG}) "
                 "and may change only eval.* settings"
             )
     config = saved_config(workdir)

@@ -15,7 +15,7 @@ import pytest
 from mathpe_jax.errors import UserError
 from mathpe_jax.main import eval_config, one_line, run
 from mathpe_jax.run import ConfigChanged, RunLocked, WorkdirUnusable
-from mathpe_jax.train.checkpoint import CheckpointUnreadable
+from mathpe_jax.run.checkpoint import CheckpointUnreadable
 from tests.conftest import REPO_ROOT
 from tests.helpers_run import run_command, run_main, tiny_config
 

@@ -33,7 +33,7 @@ from absl import app, flags
 
 from mathpe_jax import cli
 from mathpe_jax.convert import ConversionError, export_hf, export_peft, load_hf, load_model, save_model
-from mathpe_jax.convert.hf_config import read_hf_config, template_for
+from mathpe_jax.convert.hf_config import HF_CONFIG, read_hf_config, template_for
 from mathpe_jax.convert.load import resolve
 from mathpe_jax.convert.native import saved_hf_config
 from mathpe_jax.convert.output import check_apart, real, replaced, staged
@@ -42,12 +42,12 @@ from mathpe_jax.convert.peft import WEIGHTS_FILE as PEFT_WEIGHTS
 from mathpe_jax.data.hf_tokenizer import HFTokenizer
 from mathpe_jax.inference import load_checkpoint
 from mathpe_jax.model.lora import load_adapter, lora_modules, merge_lora
-from mathpe_jax.run.directory import CONFIG as RUN_CONFIG
-from mathpe_jax.run.directory import LOCK as RUN_LOCK
+from mathpe_jax.run.layout import CHECKPOINTS as RUN_CHECKPOINTS
+from mathpe_jax.run.layout import CONFIG as RUN_CONFIG
+from mathpe_jax.run.layout import LOCK as RUN_LOCK
 
 TOKENIZER_DIR = "tokenizer"
 PEFT_DIR = "peft"
-RUN_CHECKPOINTS = "checkpoints"  # a run's Orbax steps, by the run-directory contract
 TOKENIZER_PATTERNS = (
     "tokenizer*",
     "special_tokens_map.json",
@@ -64,7 +64,7 @@ WRITTEN = (
     "model_config.json",
     "hf_config.json",
     TOKENIZER_DIR,
-    "config.json",
+    HF_CONFIG,
     "model.safetensors",
     "model-*-of-*.safetensors",
     "model.safetensors.index.json",
@@ -127,7 +127,7 @@ def from_hf(hf_dir: str, out: Path, out_name: Path, dtype: str) -> list[str]:
 
 def _run_config(checkpoint: Path) -> dict | None:
     """The run config of a run directory, or None for a converted checkpoint."""
-    path = checkpoint / "config.json"
+    path = checkpoint / RUN_CONFIG
     if not path.is_file() or (checkpoint / "model_config.json").is_file():
         return None
     try:

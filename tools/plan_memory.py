@@ -46,19 +46,19 @@ flags.DEFINE_bool("json", False, "print one JSON object instead of the table")
 def checkpoint_config(hf_dir: str) -> dict:
     """config.json of ``hf_dir``: a directory, the Hugging Face cache, the shipped shape card, or
     (last, as it waits on the network) the hub."""
-    from mathpe_jax.convert.hf_config import read_hf_config
+    from mathpe_jax.convert.hf_config import HF_CONFIG, read_hf_config
 
     if Path(hf_dir).is_dir():
         return read_hf_config(hf_dir)
     import huggingface_hub
 
-    cached = huggingface_hub.try_to_load_from_cache(hf_dir, "config.json")
+    cached = huggingface_hub.try_to_load_from_cache(hf_dir, HF_CONFIG)
     card = SHAPES / f"{hf_dir.replace('/', '--')}.json"
     for path in (cached, card):
         if isinstance(path, (str, Path)) and Path(path).is_file():
             return json.loads(Path(path).read_text())
     try:
-        return json.loads(Path(huggingface_hub.hf_hub_download(hf_dir, "config.json")).read_text())
+        return json.loads(Path(huggingface_hub.hf_hub_download(hf_dir, HF_CONFIG)).read_text())
     except Exception as err:  # any hub failure means "cannot plan this name"
         raise UserError(
             f"config.init.hf_dir={hf_dir!r}: not a directory, not cached, no shape card {SHAPES.name}/{card.name}, "

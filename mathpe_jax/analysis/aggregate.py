@@ -1,11 +1,13 @@
 """Run directories as records: what a sweep produced, found on disk and grouped for comparison.
 
 Only the files of the run-directory contract are read (``config.json``, ``results.json``,
-``predictions.jsonl``), and a sweep's plan (``sweep.json``), with ``json`` directly: importing
-``mathpe_jax.run`` would load JAX, and analysing a sweep on a laptop must not need it. A run is
-identified by its saved config, which is the config as run; ``results.json`` may come from an older
-evaluation and is taken as written. A run without ``results.json`` cannot be compared, but it is
-never dropped in silence: ``find_missing`` names it, so an arm with a seed fewer says why.
+``predictions.jsonl``), and a sweep's plan (``sweep.json``), through ``run.layout``, which loads no
+JAX: analysing a sweep on a laptop must not need it. A run is identified by its saved config, which
+is the config as run (with the keys added since filled in, as for every reader of a run);
+``results.json`` may come from an older evaluation and is taken as written. A run without
+``results.json`` cannot be compared, but it is never dropped in silence: ``find_missing`` names it,
+so an arm with a seed fewer says why. A file that is not a JSON object is a one-line ``ValueError``
+naming it (``layout.NotAJsonObject``), so a sweep with one broken run says which one.
 """
 
 from __future__ import annotations
@@ -17,24 +19,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["CONFIG", "PREDICTIONS", "RESULTS", "SWEEP", "Run", "find_missing", "find_runs", "group_runs", "planned_runs"]
+from mathpe_jax.run.layout import CONFIG, PREDICTIONS, RESULTS, SWEEP, read_config, read_json_object
 
-CONFIG = "config.json"
-RESULTS = "results.json"
-PREDICTIONS = "predictions.jsonl"
-SWEEP = "sweep.json"  # a sweep directory's plan: {"runs": {"<name>/seed<k>": {"config", "seed", "overrides", ...}}}
-
-
-def _read_object(path: Path) -> dict[str, Any]:
-    """A JSON object from ``path``; anything else is a one-line ValueError naming the file, so a
-    sweep with one broken run says which one instead of stopping on a parser trace."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: unreadable ({str(error).splitlines()[0]})") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"{path}: expected a JSON object, found {type(value).__name__}")
-    return value
+__all__ = ["Run", "find_missing", "find_runs", "group_runs", "planned_runs"]
 
 
 def _field(config: dict[str, Any], path: Path, *keys: str) -> Any:
@@ -70,10 +57,9 @@ class Run:
         """The run in directory ``path`` (which must hold config.json and results.json)."""
         path = Path(path)
         config_path = path / CONFIG
-        if not config_path.is_file():
-            raise ValueError(f"{path}: has {RESULTS} but no {CONFIG}")
-        config = _read_object(config_path)
-        results = _read_object(path / RESULTS)
+        config, results = read_config(path), read_json_object(path / RESULTS)
+        if config is None or results is None:
+            raise ValueError(f"{path}: a run needs both {CONFIG} and {RESULTS}")
         return cls(
             path=path,
             label=label if label is not None else str(_field(config, config_path, "model", "pe", "name")),
@@ -118,9 +104,10 @@ def planned_runs(root: str | Path) -> dict[str, dict[str, Any]]:
     """The runs ``root/sweep.json`` plans, by key (``<name>/seed<k>``, also the run's directory
     under ``root``); empty when ``root`` is not a sweep directory."""
     path = Path(root) / SWEEP
-    if not path.is_file():
+    record = read_json_object(path)
+    if record is None:
         return {}
-    runs = _read_object(path).get("runs")
+    runs = record.get("runs")
     if not isinstance(runs, dict):
         raise ValueError(f"{path}: no runs")
     return runs

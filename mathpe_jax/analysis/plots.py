@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 
 from mathpe_jax.analysis.aggregate import Run
 from mathpe_jax.analysis.stats import seed_summary
+from mathpe_jax.run.layout import METRICS
 
 __all__ = [
     "EFFICIENCY_PANELS",
@@ -39,8 +40,6 @@ __all__ = [
     "operand_grid",
     "training_curves",
 ]
-
-METRICS = "metrics.jsonl"
 
 Groups = Mapping[str, Sequence[Run]]
 

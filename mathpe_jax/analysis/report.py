@@ -23,7 +23,6 @@ report. A study is one task: runs of different tasks are never compared with eac
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from mathpe_jax.analysis import plots
 from mathpe_jax.analysis.aggregate import Run, find_missing, find_runs, group_runs, planned_runs
 from mathpe_jax.analysis.documents import html_report, missing_text, pdf_report, summary_markdown
 from mathpe_jax.analysis.stats import ALPHA, compare_labels, rank_table, seed_summary
+from mathpe_jax.run.layout import PREDICTIONS, write_atomic, write_json_atomic
 
 __all__ = ["FILES", "Written", "build_report", "write_report"]
 
@@ -176,7 +176,7 @@ def _study(task: str, runs: Sequence[Run], directory: Path) -> tuple[dict[str, A
         families |= {bucket: ((bucket, "symbolic_accuracy"), ("length_bucket", bucket)) for bucket in BUCKETS}
         shared = [n for n in lengths if all(_eval(run, "by_length", str(n)) for run in runs)]
         families |= {str(n): (("by_length", str(n), "symbolic_accuracy"), ("length", n)) for n in shared}
-    have_predictions = all((run.path / "predictions.jsonl").is_file() for run in runs)
+    have_predictions = all((run.path / PREDICTIONS).is_file() for run in runs)
     means: dict[str, dict[str, float | None]] = {label: {} for label in arms}
     for name, (path, subset) in families.items():
         if have_predictions and len(arms) > 1:
@@ -280,24 +280,15 @@ def build_report(directory: str | Path) -> tuple[dict[str, Any], dict[str, Any]]
     return report, statistics
 
 
-def _write(path: Path, text: str | bytes) -> None:
-    """Writes ``path`` through a temporary file, so a reader never sees half a report."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    if isinstance(text, bytes):
-        temporary.write_bytes(text)
-    else:
-        temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
-
-
 def write_report(directory: str | Path) -> Written:
     """Writes every report file into ``directory`` (see the module docstring)."""
     directory = Path(directory)
     report, statistics = build_report(directory)
-    _write(directory / REPORT_JSON, json.dumps(report, indent=2) + "\n")
-    _write(directory / STATS_JSON, json.dumps(statistics, indent=2) + "\n")
-    _write(directory / SUMMARY, summary_markdown(report, statistics))
-    _write(directory / HTML, html_report(report, statistics, directory))
-    _write(directory / PDF, pdf_report(report, statistics, directory))
+    # Each file through a temporary one, so a reader never sees half a report.
+    write_json_atomic(directory / REPORT_JSON, report)
+    write_json_atomic(directory / STATS_JSON, statistics)
+    write_atomic(directory / SUMMARY, summary_markdown(report, statistics))
+    write_atomic(directory / HTML, html_report(report, statistics, directory))
+    write_atomic(directory / PDF, pdf_report(report, statistics, directory))
     figures = [directory / f["file"] for s in report["studies"].values() for f in s["figures"] if f["file"]]
     return Written(directory, figures, [directory / path for path in report["missing"]])

@@ -16,7 +16,7 @@ import numpy as np
 from flax import nnx
 
 from mathpe_jax.convert.architectures import architecture
-from mathpe_jax.convert.hf_config import exported_hf_config
+from mathpe_jax.convert.hf_config import HF_CONFIG, exported_hf_config
 from mathpe_jax.convert.safetensors_io import write_safetensors
 from mathpe_jax.model.config import DTYPES
 from mathpe_jax.model.lora import base_params
@@ -54,5 +54,5 @@ def export_hf(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_safetensors(out_dir, tensors(), max_shard_bytes)
-    (out_dir / "config.json").write_text(json.dumps(hf, indent=2, sort_keys=True) + "\n")
+    (out_dir / HF_CONFIG).write_text(json.dumps(hf, indent=2, sort_keys=True) + "\n")
     return out_dir

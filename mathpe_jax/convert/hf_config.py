@@ -16,6 +16,9 @@ from mathpe_jax.convert.architectures import architecture
 from mathpe_jax.convert.errors import ConversionError
 from mathpe_jax.model.config import DTYPES, ModelConfig
 
+# A Hugging Face model directory's config; a run directory has a config.json of its own
+# (``run.layout.CONFIG``), which is a run config, not this.
+HF_CONFIG = "config.json"
 ROPE_TYPES = ("default", "linear", "llama3", "yarn", "dynamic")
 DTYPE_KEYS = ("dtype", "torch_dtype")  # transformers 5.x, 4.x
 # Fields a Hugging Face config cannot express; they never make a model unexportable.
@@ -38,9 +41,9 @@ ARCHITECTURE_CLASSES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM"
 
 def read_hf_config(directory: str | Path) -> dict[str, Any]:
     """The parsed ``config.json`` of a Hugging Face model directory."""
-    path = Path(directory) / "config.json"
+    path = Path(directory) / HF_CONFIG
     if not path.is_file():
-        raise ConversionError(f"no config.json in {directory}")
+        raise ConversionError(f"no {HF_CONFIG} in {directory}")
     try:
         hf = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:

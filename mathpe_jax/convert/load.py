@@ -20,7 +20,7 @@ from jax.sharding import AxisType, Mesh
 from mathpe_jax.convert.architectures import architecture
 from mathpe_jax.convert.errors import ConversionError
 from mathpe_jax.convert.fit import check_tensors
-from mathpe_jax.convert.hf_config import model_config, read_hf_config
+from mathpe_jax.convert.hf_config import HF_CONFIG, model_config, read_hf_config
 from mathpe_jax.convert.safetensors_io import SafetensorsReader
 from mathpe_jax.model.config import ModelConfig
 from mathpe_jax.model.transformer import Decoder
@@ -28,7 +28,7 @@ from mathpe_jax.parallel.sharding import MESH_AXES, state_shardings
 
 # Files a conversion needs from the hub: config, weights and tokenizer, never *.bin or *.pt.
 HUB_PATTERNS = [
-    "config.json",
+    HF_CONFIG,
     "generation_config.json",
     "*.safetensors",
     "*.safetensors.index.json",

@@ -16,6 +16,7 @@ from typing import Any
 import jax
 
 from mathpe_jax.eval.generation import DecodeTiming
+from mathpe_jax.run.layout import METRICS, RESULTS, read_json_object
 
 __all__ = ["decode_figures", "efficiency_report", "peak_memory", "train_throughput"]
 
@@ -42,17 +43,15 @@ def train_throughput(workdir: Path) -> dict[str, Any]:
     """Training tokens/s of the run: the ``train`` entry of an existing ``results.json``, else the
     last ``tokens_per_second`` logged in ``metrics.jsonl`` (a run evaluated right after training has
     no results.json yet), else null."""
-    results = workdir / "results.json"
-    if results.is_file():
-        train = json.loads(results.read_text()).get("train") or {}
-        if train.get("tokens_per_second") is not None:
-            return {"train_tokens_per_second": train["tokens_per_second"], "train_tokens_per_second_source": "results.json"}
-    metrics = workdir / "metrics.jsonl"
+    train = (read_json_object(workdir / RESULTS) or {}).get("train") or {}
+    if train.get("tokens_per_second") is not None:
+        return {"train_tokens_per_second": train["tokens_per_second"], "train_tokens_per_second_source": RESULTS}
+    metrics = workdir / METRICS
     if metrics.is_file():
         logged = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
         values = [row["tokens_per_second"] for row in logged if row.get("tokens_per_second") is not None]
         if values:
-            return {"train_tokens_per_second": values[-1], "train_tokens_per_second_source": "metrics.jsonl"}
+            return {"train_tokens_per_second": values[-1], "train_tokens_per_second_source": METRICS}
     return {"train_tokens_per_second": None, "train_tokens_per_second_source": None}
 
 

@@ -43,7 +43,7 @@ class EvalSpec:
             batch_size=e.batch_size,
             max_new_tokens=e.max_new_tokens,
             seed=config.seed,
-            trained_positions=config.model.max_len if config.train.get("positions") == "randomized" else 0,
+            trained_positions=config.model.max_len if config.train.positions == "randomized" else 0,
         )
 
     @property

@@ -42,9 +42,9 @@ from mathpe_jax.eval.spec import EvalSpec
 from mathpe_jax.grading.prediction import Completion, Prediction
 from mathpe_jax.model.transformer import Decoder
 from mathpe_jax.progress import format_seconds
-from mathpe_jax.run.outputs import GRID_PREDICTIONS, PREDICTIONS, ROBUSTNESS_PREDICTIONS
+from mathpe_jax.run.layout import GRID_PREDICTIONS, PREDICTIONS, ROBUSTNESS_PREDICTIONS
 
-__all__ = ["ATTENTION_EXAMPLES", "GRID_PREDICTIONS", "PREDICTIONS", "ROBUSTNESS_PREDICTIONS", "EvalSpec", "evaluate"]
+__all__ = ["ATTENTION_EXAMPLES", "EvalSpec", "evaluate"]
 
 # Examples whose attention is analysed, evenly spread over the evaluation set.
 ATTENTION_EXAMPLES = 8

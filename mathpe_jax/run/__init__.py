@@ -1,42 +1,43 @@
-"""The run-directory contract: creating and locking a run, its saved config, its parameters for
-evaluation, results.json with provenance and its evaluation in TensorBoard (see
-``ARCHITECTURE.md``, "Run directory contract")."""
+"""The run-directory contract: its layout, creating and locking a run, its saved config, its
+checkpoints, its parameters for evaluation, results.json with provenance and its evaluation in
+TensorBoard (see ``ARCHITECTURE.md``, "Run directory contract").
 
-from mathpe_jax.run.directory import (
-    ALLOWED_CHANGES,
-    EVAL_CHANGES,
-    ConfigChanged,
-    RunDir,
-    RunLocked,
-    WorkdirUnusable,
-    first_difference,
-    saved_config,
-)
-from mathpe_jax.run import outputs
-from mathpe_jax.run.files import write_json_atomic
-from mathpe_jax.run.provenance import add_train_time, git_commit, train_seconds
-from mathpe_jax.run.restore import restore_params
-from mathpe_jax.run.results import RESULTS, SCHEMA_VERSION, read_results, write_results
-from mathpe_jax.run.tensorboard import log_evaluation
+The names below are loaded on first use: ``run.layout`` is read by the sweep, its monitor and the
+analysis without JAX, and importing any submodule runs this file first, so it must not import the
+modules that need JAX (``restore``, ``checkpoint``) or tensorboardX until they are asked for.
+"""
 
-__all__ = [
-    "ALLOWED_CHANGES",
-    "EVAL_CHANGES",
-    "RESULTS",
-    "SCHEMA_VERSION",
-    "ConfigChanged",
-    "RunDir",
-    "RunLocked",
-    "WorkdirUnusable",
-    "add_train_time",
-    "first_difference",
-    "git_commit",
-    "log_evaluation",
-    "outputs",
-    "read_results",
-    "restore_params",
-    "saved_config",
-    "train_seconds",
-    "write_json_atomic",
-    "write_results",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Public name -> the submodule that defines it.
+_EXPORTS = {
+    "ALLOWED_CHANGES": "directory",
+    "EVAL_CHANGES": "directory",
+    "ConfigChanged": "directory",
+    "RunDir": "directory",
+    "RunLocked": "directory",
+    "WorkdirUnusable": "directory",
+    "first_difference": "directory",
+    "saved_config": "directory",
+    "RESULTS": "layout",
+    "write_json_atomic": "layout",
+    "add_train_time": "provenance",
+    "git_commit": "provenance",
+    "train_seconds": "provenance",
+    "restore_params": "restore",
+    "SCHEMA_VERSION": "results",
+    "read_results": "results",
+    "write_results": "results",
+    "log_evaluation": "tensorboard",
+}
+
+__all__ = sorted([*_EXPORTS, "outputs"])
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

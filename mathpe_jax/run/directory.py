@@ -3,8 +3,10 @@
 ``config.json`` is the config a run was started with; it is written once and never rewritten. A
 later command on the same directory may differ from it only in the keys of ``ALLOWED_CHANGES``
 (training may be extended; logging, checkpoint cadence and evaluation settings are free), because
-anything else would change what the checkpoints mean. Every check happens before anything is
-written, and a second process on the same directory is refused while the first holds its lock.
+anything else would change what the checkpoints mean. A key the run's config lacks because it was
+added since (``layout.ADDED_KEYS``) reads as the value the run had. Every check happens before
+anything is written, and a second process on the same directory is refused while the first holds
+its lock.
 """
 
 from __future__ import annotations
@@ -20,10 +22,15 @@ from typing import Any
 from ml_collections import ConfigDict
 
 from mathpe_jax.errors import UserError
-from mathpe_jax.run.files import write_json_atomic
-
-CONFIG = "config.json"
-LOCK = ".lock"
+from mathpe_jax.run.layout import (
+    ADDED_KEYS,
+    ADDED_PE_OPTIONS,
+    CONFIG,
+    LOCK,
+    NotAJsonObject,
+    read_config,
+    write_json_atomic,
+)
 
 # Keys (fnmatch patterns over dotted names) that a later command may change on an existing run:
 # none of them changes the trained parameters. ``train.steps`` may only grow (extending a run).
@@ -37,17 +44,9 @@ ALLOWED_CHANGES: tuple[str, ...] = (
 # Evaluating an existing run: only the evaluation settings may differ from the run's own config.
 EVAL_CHANGES: tuple[str, ...] = ("eval.*",)
 
-# Keys added to the config after runs were saved without them, with the value every such run had:
-# a command that asks for that value may resume or evaluate the run, as it changes nothing.
-ADDED_KEYS: dict[str, Any] = {
-    "train.positions": "sequential",
-    "task.index_hints": False,
-    "task.zero_pad": False,
-    "task.random_spaces": 0.0,
-    "task.spaces_around_numbers": 0,
-    "model.pe.offset_per": "batch",  # Abacus
-    "model.pe_by_name.abacus.offset_per": "batch",
-}
+_ABSENT = "<absent>"
+# A key added since some runs were saved -> the value those runs had.
+_OLD_VALUES: dict[str, Any] = {**ADDED_KEYS, **ADDED_PE_OPTIONS}
 
 # Locks this process holds, by lock file: held until released or the process ends.
 _HELD: dict[Path, int] = {}
@@ -115,17 +114,19 @@ def first_difference(
     """``(key, value here, value in the run)`` of the first key that differs and may not, or None.
 
     The run's label (``name``) is compared last, so the message names a substantive difference
-    when there is one. A key absent on one side reads as ``<absent>``. Options that
-    ``model.pe_by_name`` keeps for PEs other than the run's own build nothing in it, so they are
-    not compared: a preset that gains an arm still resumes the runs of its other arms.
+    when there is one. A key absent on one side reads as ``<absent>``; for a key added since some
+    runs were saved (``layout.ADDED_KEYS``, ``layout.ADDED_PE_OPTIONS``) that equals the value those
+    runs had. Options that ``model.pe_by_name`` keeps for PEs other than the run's own build nothing
+    in it, so they are not compared: a preset that gains an arm still resumes the runs of its other
+    arms.
     """
     here, there = dict(_flatten(_as_json(config))), dict(_flatten(saved))
     used = f"model.pe_by_name.{there.get('model.pe.name', here.get('model.pe.name'))}."
     keys = [k for k in here if k != "name"] + [k for k in there if k not in here and k != "name"] + ["name"]
     keys = [k for k in keys if not k.startswith("model.pe_by_name.") or k.startswith(used)]
     for key in keys:
-        new, old = here.get(key, "<absent>"), there.get(key, "<absent>")
-        if new == old or (old == "<absent>" and key in ADDED_KEYS and new == ADDED_KEYS[key]):
+        new, old = here.get(key, _ABSENT), there.get(key, _ABSENT)
+        if new == old or (key in _OLD_VALUES and _ABSENT in (new, old) and _OLD_VALUES[key] in (new, old)):
             continue
         if key == "train.steps" and "train.steps" in allowed and isinstance(new, int) and isinstance(old, int):
             if new > old:
@@ -137,7 +138,7 @@ def first_difference(
 
 
 def _describe(value: Any) -> str:
-    return value if value == "<absent>" else repr(value)
+    return value if value == _ABSENT else repr(value)
 
 
 class RunDir:
@@ -161,18 +162,12 @@ class RunDir:
             raise WorkdirUnusable(f"--workdir {self.path} is not writable ({existing} denies write access)")
 
     def saved(self) -> dict[str, Any] | None:
-        """The run's config.json as a dict, or None for a new run."""
-        if not self.config_path.exists():
-            return None
+        """The run's config.json as a dict with the keys added since filled in
+        (``layout.read_config``), or None for a new run."""
         try:
-            saved = json.loads(self.config_path.read_text())
-        except (OSError, ValueError) as err:
-            raise WorkdirUnusable(f"{self.config_path} is unreadable ({err}); use a new --workdir") from None
-        if not isinstance(saved, dict):
-            raise WorkdirUnusable(
-                f"{self.config_path} holds a JSON {type(saved).__name__}, not a run's config (an object); use a new --workdir"
-            )
-        return saved
+            return read_config(self.path)
+        except NotAJsonObject as err:
+            raise WorkdirUnusable(f"{err}; use a new --workdir") from None
 
     def check_config(self, config: ConfigDict | Mapping[str, Any], allowed: Sequence[str] = ALLOWED_CHANGES) -> None:
         """Refuses ``config`` when it differs from the run's own in a key outside ``allowed``
@@ -223,7 +218,7 @@ class RunDir:
 
 
 def saved_config(workdir: str | Path) -> ConfigDict:
-    """The config a run was started with (its config.json)."""
+    """The config a run was started with (its config.json), with the keys added since filled in."""
     run = RunDir(workdir)
     run.require_existing()
     return ConfigDict(run.saved())

@@ -17,21 +17,22 @@ import shutil
 from pathlib import Path
 
 from mathpe_jax.run.directory import WorkdirUnusable
-from mathpe_jax.run.results import RESULTS
+from mathpe_jax.run.layout import (
+    ATTENTION,
+    EVAL_COMMIT,
+    EVAL_MANIFEST,
+    EVAL_STAGING,
+    GRID_PREDICTIONS,
+    PREDICTIONS,
+    RESULTS,
+    ROBUSTNESS_PREDICTIONS,
+    fsync,
+)
 
-PREDICTIONS = "predictions.jsonl"
-GRID_PREDICTIONS = "grid_predictions.jsonl"  # a synthetic task's operand-grid cells, when it has them
-ROBUSTNESS_PREDICTIONS = "robustness_predictions.jsonl"
-ATTENTION_DIR = "attention"
 # Everything an evaluation writes in the run directory, in the order it is moved into place:
 # results.json last, so that it never describes files that are not there yet.
-EVALUATION_FILES = (PREDICTIONS, GRID_PREDICTIONS, ROBUSTNESS_PREDICTIONS, ATTENTION_DIR, RESULTS)
-_DIRECTORIES = (ATTENTION_DIR,)
-
-STAGING = ".eval-staging"
-COMMIT = ".eval-commit"
-# Inside the committed directory: the names the new evaluation wrote (all others are removed).
-_MANIFEST = "MANIFEST.json"
+EVALUATION_FILES = (PREDICTIONS, GRID_PREDICTIONS, ROBUSTNESS_PREDICTIONS, ATTENTION, RESULTS)
+_DIRECTORIES = (ATTENTION,)
 
 
 def stage(workdir: str | Path) -> Path:
@@ -40,7 +41,7 @@ def stage(workdir: str | Path) -> Path:
     workdir = Path(workdir)
     recover(workdir)
     _check_targets(workdir)
-    staging = workdir / STAGING
+    staging = workdir / EVAL_STAGING
     staging.mkdir()
     return staging
 
@@ -49,28 +50,28 @@ def commit(workdir: str | Path) -> None:
     """Replaces the run's evaluation by the staged one: checks every target first, makes the
     staged files durable, then switches (see the module docstring)."""
     workdir = Path(workdir)
-    staging = workdir / STAGING
+    staging = workdir / EVAL_STAGING
     _check_targets(workdir)
     written = [name for name in EVALUATION_FILES if (staging / name).exists()]
-    (staging / _MANIFEST).write_text(json.dumps(written))
+    (staging / EVAL_MANIFEST).write_text(json.dumps(written))
     _sync_tree(staging)
-    os.replace(staging, workdir / COMMIT)
-    _sync(workdir)
+    os.replace(staging, workdir / EVAL_COMMIT)
+    fsync(workdir)
     _finish(workdir)
 
 
 def recover(workdir: str | Path) -> None:
     """Finishes a commit that a killed process left half done and discards unfinished staging."""
     workdir = Path(workdir)
-    if (workdir / COMMIT).is_dir():
+    if (workdir / EVAL_COMMIT).is_dir():
         _finish(workdir)
-    if (workdir / STAGING).exists():
-        shutil.rmtree(workdir / STAGING)
+    if (workdir / EVAL_STAGING).exists():
+        shutil.rmtree(workdir / EVAL_STAGING)
 
 
 def discard(workdir: str | Path) -> None:
     """Removes the staging directory of an evaluation that failed; the run keeps its previous one."""
-    shutil.rmtree(Path(workdir) / STAGING, ignore_errors=True)
+    shutil.rmtree(Path(workdir) / EVAL_STAGING, ignore_errors=True)
 
 
 def _check_targets(workdir: Path) -> None:
@@ -90,8 +91,8 @@ def _check_targets(workdir: Path) -> None:
 
 def _finish(workdir: Path) -> None:
     """Moves the committed files into place; safe to repeat after an interruption at any point."""
-    committed = workdir / COMMIT
-    written = set(json.loads((committed / _MANIFEST).read_text()))
+    committed = workdir / EVAL_COMMIT
+    written = set(json.loads((committed / EVAL_MANIFEST).read_text()))
     for name in EVALUATION_FILES:
         source, target = committed / name, workdir / name
         if name in written and source.exists():
@@ -102,20 +103,11 @@ def _finish(workdir: Path) -> None:
             os.replace(source, target)
         elif name not in written and target.exists():
             shutil.rmtree(target) if target.is_dir() else target.unlink()
-    _sync(workdir)
+    fsync(workdir)
     shutil.rmtree(committed)
 
 
 def _sync_tree(root: Path) -> None:
     for path in sorted(root.rglob("*"), reverse=True):
-        _sync(path)
-    _sync(root)
-
-
-def _sync(path: Path) -> None:
-    """Flushes a file's data, or a directory's entries, to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync(path)
+    fsync(root)

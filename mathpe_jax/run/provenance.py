@@ -7,14 +7,12 @@ Training time is summed across resumes: each training segment adds its wall time
 from __future__ import annotations
 
 import datetime
-import json
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from mathpe_jax.run.files import write_json_atomic
+from mathpe_jax.run.layout import TRAIN_TIME, read_json_object, write_json_atomic
 
-TRAIN_TIME = "train_time.json"
 _CODE = Path(__file__).resolve().parents[2]  # the checkout that holds the mathpe_jax package
 
 
@@ -33,16 +31,14 @@ def git_commit(directory: Path = _CODE) -> str | None:
 
 def train_seconds(workdir: str | Path) -> float:
     """Training wall time of the run so far, over all its segments (0 when it never trained)."""
-    path = Path(workdir) / TRAIN_TIME
-    if not path.exists():
-        return 0.0
-    return float(json.loads(path.read_text())["seconds"])
+    record = read_json_object(Path(workdir) / TRAIN_TIME)
+    return 0.0 if record is None else float(record["seconds"])
 
 
 def add_train_time(workdir: str | Path, seconds: float) -> float:
     """Adds one training segment's wall time; returns the new total."""
     path = Path(workdir) / TRAIN_TIME
-    previous = json.loads(path.read_text()) if path.exists() else {"seconds": 0.0, "segments": 0}
+    previous = read_json_object(path) or {"seconds": 0.0, "segments": 0}
     record = {"seconds": previous["seconds"] + seconds, "segments": previous["segments"] + 1}
     write_json_atomic(path, record)
     return record["seconds"]

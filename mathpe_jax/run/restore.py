@@ -15,7 +15,8 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from mathpe_jax.errors import UserError
-from mathpe_jax.train.checkpoint import CORRUPT, PARAMS, CheckpointUnreadable, Checkpoints
+from mathpe_jax.run.checkpoint import PARAMS, CheckpointUnreadable, Checkpoints
+from mathpe_jax.run.layout import CHECKPOINTS, CORRUPT_CHECKPOINTS
 
 
 def restore_params(
@@ -28,7 +29,7 @@ def restore_params(
     ``CheckpointUnreadable`` naming it and the readable steps left; with ``quarantine`` (the caller
     holds the run's lock) it is first moved to ``checkpoints_corrupt/``, as on resume.
     """
-    if not (Path(workdir) / "checkpoints").is_dir():
+    if not (Path(workdir) / CHECKPOINTS).is_dir():
         return 0
     _, params, rngs, _ = nnx.split(model, trainable, nnx.RngState, ...)
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, {"params": params, "rngs": rngs})
@@ -41,7 +42,7 @@ def restore_params(
         on_disk = checkpoints.steps()
         if target not in on_disk:
             if target == final:  # moved aside as corrupt by an earlier command
-                raise CheckpointUnreadable(target, _explain(f"checkpoint step {target} of {workdir} was moved to {CORRUPT}/ as unreadable", target, final, on_disk))
+                raise CheckpointUnreadable(target, _explain(f"checkpoint step {target} of {workdir} was moved to {CORRUPT_CHECKPOINTS}/ as unreadable", target, final, on_disk))
             raise UserError(f"run directory {workdir} has no checkpoint step {target} (steps on disk: {_listed(on_disk)})")
         try:
             items = checkpoints.restore(target, {PARAMS: abstract}, quarantine=quarantine)

@@ -11,18 +11,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mathpe_jax.run.files import write_json_atomic
+from mathpe_jax.run.layout import RESULTS, read_json_object, write_json_atomic
 from mathpe_jax.run.provenance import provenance
 
-RESULTS = "results.json"
 # Bumped whenever a reader of results.json would have to change.
 SCHEMA_VERSION = 2
 
 
 def read_results(workdir: str | Path) -> dict[str, Any]:
     """The run's results.json, or {} when there is none yet."""
-    path = Path(workdir) / RESULTS
-    return json.loads(path.read_text()) if path.exists() else {}
+    return read_json_object(Path(workdir) / RESULTS) or {}
 
 
 def write_results(workdir: str | Path, sections: Mapping[str, Any], out_dir: str | Path | None = None) -> dict[str, Any]:

@@ -12,12 +12,11 @@ booleans; strings) and the subtrees of ``_NOT_MEASURED``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-TENSORBOARD_DIR = "tensorboard"
+from mathpe_jax.run.layout import ATTENTION, TENSORBOARD, read_config
 
 # Numbers in the eval section that are not a measurement of the model: ``prompt_space`` is the
 # number of distinct prompts of a length (a property of the task), and ``first_wrong_digit`` is a
@@ -79,14 +78,13 @@ def log_evaluation(workdir: str | Path, results: Mapping[str, Any], config: Mapp
     workdir = Path(workdir)
     step = int(results["step"])
     if config is None:
-        config_path = workdir / "config.json"
-        config = json.loads(config_path.read_text()) if config_path.exists() else {}
+        config = read_config(workdir) or {}
     scalars = dict(eval_scalars(results.get("eval") or {}))
-    writer = SummaryWriter(str(workdir / TENSORBOARD_DIR), filename_suffix=".eval")
+    writer = SummaryWriter(str(workdir / TENSORBOARD), filename_suffix=".eval")
     try:
         for tag, value in scalars.items():
             writer.add_scalar(tag, value, step)
-        for png in sorted((workdir / "attention").glob("*.png")):
+        for png in sorted((workdir / ATTENTION).glob("*.png")):
             writer.add_image(f"attention/{png.stem}", imread(png), step, dataformats="HWC")
         # The summaries add_hparams would write, without its subdirectory (a run of its own in
         # TensorBoard) and its copy of the metrics: the metric tags name the eval scalars above.

@@ -20,12 +20,12 @@ from pathlib import Path
 from absl import logging
 
 from mathpe_jax.progress import format_seconds
+from mathpe_jax.run.layout import LOGS, lock_holder, run_state
 from mathpe_jax.sweep.plan import PlannedRun
-from mathpe_jax.sweep.state import latest_checkpoint, read_progress, run_state
+from mathpe_jax.sweep.state import latest_checkpoint, read_progress
 
-__all__ = ["LOGS", "Interrupted", "Outcome", "log_path", "run_local"]
+__all__ = ["Interrupted", "Outcome", "log_path", "run_local"]
 
-LOGS = "logs"
 STOPPED = 128 + signal.SIGTERM  # main's status after saving a checkpoint on SIGTERM
 
 
@@ -91,7 +91,7 @@ def run_local(runs: Sequence[PlannedRun], out: str | Path, jobs: int = 1, status
         if state == "finished":
             outcomes.append(Outcome(run, "skipped"))
         elif state == "running":
-            outcomes.append(Outcome(run, "busy", "another process holds its lock"))
+            outcomes.append(Outcome(run, "busy", f"process {lock_holder(run.workdir) or 'unknown'} holds its lock"))
         else:
             queue.append(run)
     for outcome in outcomes:

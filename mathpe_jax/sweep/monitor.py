@@ -1,8 +1,8 @@
 """Where a sweep stands: each run's state, step, pace, latest evaluation and disk use, its PBS job,
 and the GPUs of this machine, gathered in one JSON-serialisable snapshot and drawn as a table.
 
-The monitor only reads. Run state and progress come from ``state`` (which never takes a run's
-lock), so watching cannot disturb a run. ``qstat`` and ``nvidia-smi`` are asked with a timeout, and
+The monitor only reads. Run state and progress come from ``run.layout`` and ``state`` (which never
+take a run's lock), so watching cannot disturb a run. ``qstat`` and ``nvidia-smi`` are asked with a timeout, and
 a tool that is missing, hangs or fails is noted under ``unavailable`` while the rest of the snapshot
 still comes back: a laptop without PBS or a login node without GPUs watches the same directory.
 ``qstat`` is only asked when the directory holds job ids (``OUT/jobs/*.jobid``), so a local sweep
@@ -23,14 +23,9 @@ from typing import Any
 
 from mathpe_jax.errors import UserError
 from mathpe_jax.progress import format_seconds
-from mathpe_jax.sweep.pbs import JOBS
-from mathpe_jax.sweep.plan import MANIFEST, read_plan
-from mathpe_jax.sweep.state import (
-    read_json_object,
-    directory_bytes,
-    read_progress,
-    run_state,
-)
+from mathpe_jax.run.layout import CONFIG, JOBS, RESULTS, SWEEP, peek_json_object, run_state
+from mathpe_jax.sweep.plan import read_plan
+from mathpe_jax.sweep.state import directory_bytes, read_progress
 
 __all__ = ["render", "snapshot"]
 
@@ -133,14 +128,14 @@ def _gpus() -> list[dict[str, Any]]:
 def _run_directories(directory: Path) -> dict[str, Path]:
     """Run key -> run directory. A sweep lists every planned run, begun or not; any other directory
     lists the run directories (those holding config.json) at or under it, by relative path."""
-    if (directory / MANIFEST).is_file():
+    if (directory / SWEEP).is_file():
         # A relative workdir was recorded relative to the sweep's working directory, not ours;
         # the plan puts every run at OUT/<key>.
         recorded = {key: Path(run.get("workdir", "")) for key, run in read_plan(directory).items()}
         return {key: workdir if workdir.is_absolute() else directory / key for key, workdir in recorded.items()}
     runs: dict[str, Path] = {}
     for root, subdirectories, files in os.walk(directory):
-        if "config.json" in files:
+        if CONFIG in files:
             key = Path(root).relative_to(directory).as_posix()
             runs[directory.resolve().name if key == "." else key] = Path(root)
             subdirectories.clear()  # a run's own folders (checkpoints, tensorboard) hold no runs
@@ -163,7 +158,7 @@ def _job_id(directory: Path, key: str) -> str | None:
 def _latest_eval(workdir: Path) -> dict[str, Any] | None:
     """The step ``results.json`` evaluated and its exact-match figures (None where absent); None
     when there is no evaluation yet, or the file is half written."""
-    results = read_json_object(workdir / "results.json") or {}
+    results = peek_json_object(workdir / RESULTS) or {}
     evaluation = results.get("eval")
     if not isinstance(evaluation, dict):
         return None

@@ -19,12 +19,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mathpe_jax.errors import UserError
+from mathpe_jax.run.layout import JOBS, run_state
 from mathpe_jax.sweep.plan import PlannedRun
-from mathpe_jax.sweep.state import run_state
 
-__all__ = ["JOBS", "Submitted", "queued_jobs", "submit_pbs"]
+__all__ = ["Submitted", "queued_jobs", "submit_pbs"]
 
-JOBS = "jobs"
 REPOSITORY = Path(__file__).resolve().parents[2]
 
 

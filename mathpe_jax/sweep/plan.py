@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,10 +19,9 @@ from typing import Any
 
 from mathpe_jax import cli
 from mathpe_jax.errors import UserError
+from mathpe_jax.run.layout import SWEEP, NotAJsonObject, read_json_object, write_json_atomic
 
-__all__ = ["MANIFEST", "PlannedRun", "check_plan", "expand_configs", "plan_runs", "read_plan", "record_plan"]
-
-MANIFEST = "sweep.json"
+__all__ = ["PlannedRun", "check_plan", "expand_configs", "plan_runs", "read_plan", "record_plan"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,13 +118,20 @@ def plan_runs(configs: Sequence[str], seeds: Sequence[int], out: str | Path, ove
 
 def read_plan(out: str | Path) -> dict[str, dict[str, Any]]:
     """``OUT/sweep.json``'s runs by key (``name/seed<k>``); empty when the sweep is new."""
-    path = Path(out) / MANIFEST
-    if not path.is_file():
-        return {}
+    path = Path(out) / SWEEP
     try:
-        return dict(json.loads(path.read_text(encoding="utf-8"))["runs"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise UserError(f"{path}: not a sweep record ({error}); move it aside or choose another --out") from None
+        record = read_json_object(path)
+    except NotAJsonObject as error:
+        raise _not_a_record(path, error.reason) from None
+    if record is None:
+        return {}
+    if not isinstance(record.get("runs"), dict):
+        raise _not_a_record(path, 'no "runs" object')
+    return dict(record["runs"])
+
+
+def _not_a_record(path: Path, reason: str) -> UserError:
+    return UserError(f"{path}: not a sweep record ({reason}); move it aside or choose another --out")
 
 
 def check_plan(out: str | Path, runs: Sequence[PlannedRun]) -> None:
@@ -143,12 +148,12 @@ def check_plan(out: str | Path, runs: Sequence[PlannedRun]) -> None:
             seeds = sorted(r.seed for r in runs if r.name == name)
             left_out = (f"seed {seed} of arm {name!r}, which --seeds {len(seeds)} leaves out" if seeds
                         else f"arm {name!r} ({before.get('config')}), which --configs leaves out")
-            raise UserError(f"{out / MANIFEST}: {out} holds {left_out}; use another --out for a different study")
+            raise UserError(f"{out / SWEEP}: {out} holds {left_out}; use another --out for a different study")
         planned_now = {k: v for k, v in run.record().items() if k != "workdir"}  # the workdir follows from the key
         changed = next((k for k, v in planned_now.items() if before.get(k) != v), None)
         if changed is not None:
             raise UserError(
-                f"{out / MANIFEST}: run {key} was planned with {changed}={before.get(changed)!r}, "
+                f"{out / SWEEP}: run {key} was planned with {changed}={before.get(changed)!r}, "
                 f"now {planned_now[changed]!r}; use another --out for a different study"
             )
 
@@ -159,6 +164,4 @@ def record_plan(out: str | Path, runs: Sequence[PlannedRun]) -> None:
     check_plan(out, runs)
     recorded = read_plan(out) | {run.key: run.record() for run in runs}
     out.mkdir(parents=True, exist_ok=True)
-    temporary = out / f".{MANIFEST}.tmp"
-    temporary.write_text(json.dumps({"runs": recorded}, indent=2) + "\n", encoding="utf-8")
-    temporary.replace(out / MANIFEST)
+    write_json_atomic(out / SWEEP, {"runs": recorded})

@@ -1,1 +1,2 @@
-"""Optimizer, the jitted train step, checkpoints, logs and the loop that ties them together."""
+"""Optimizer, the jitted train step, logs and the loop that ties them together with the run's
+checkpoints (``run.checkpoint``)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mathpe_jax.run.layout import METRICS, TENSORBOARD
+
 
 class MetricsLog:
     """Appends one JSON object per logged step to ``metrics.jsonl`` and mirrors scalars to TensorBoard.
@@ -15,7 +17,7 @@ class MetricsLog:
 
     def __init__(self, workdir: str | Path, resume_step: int = 0, enabled: bool = True):
         self.enabled = enabled
-        self.path = Path(workdir) / "metrics.jsonl"
+        self.path = Path(workdir) / METRICS
         if not enabled:
             return
         if self.path.exists():
@@ -25,7 +27,7 @@ class MetricsLog:
         # which every command that never trains (eval, solve, a refused config) would pay.
         from tensorboardX import SummaryWriter
 
-        self.writer = SummaryWriter(str(Path(workdir) / "tensorboard"))
+        self.writer = SummaryWriter(str(Path(workdir) / TENSORBOARD))
 
     def write(self, step: int, scalars: dict[str, float]) -> None:
         if not self.enabled:

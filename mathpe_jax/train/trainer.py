@@ -24,7 +24,7 @@ from mathpe_jax.data.batching import Batch
 from mathpe_jax.parallel.mesh import to_global
 from mathpe_jax.parallel.sharding import state_shardings
 from mathpe_jax.progress import StepProgress
-from mathpe_jax.train.checkpoint import OPT_STATE, PARAMS, Checkpoints
+from mathpe_jax.run.checkpoint import OPT_STATE, PARAMS, Checkpoints
 from mathpe_jax.train.logging import MetricsLog
 from mathpe_jax.train.optimizer import learning_rate_schedule, make_optimizer, opt_state_shardings
 from mathpe_jax.train.step import TrainState, make_train_step

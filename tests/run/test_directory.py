@@ -21,6 +21,7 @@ from mathpe_jax.run import (
     first_difference,
     saved_config,
 )
+from mathpe_jax.run.layout import with_added_keys
 
 CONFIG = {
     "name": "rope",
@@ -76,7 +77,7 @@ def test_config_json_is_written_once(tmp_path):
     before = (tmp_path / "run" / "config.json").read_bytes()
     run.create(changed(train__steps=40, eval__limit=5))
     assert (tmp_path / "run" / "config.json").read_bytes() == before
-    assert saved_config(tmp_path / "run").to_dict() == CONFIG
+    assert saved_config(tmp_path / "run").to_dict() == with_added_keys(CONFIG)
 
 
 def test_a_differing_config_is_refused_in_one_line_and_writes_nothing(tmp_path):
@@ -188,3 +189,17 @@ def test_options_kept_for_other_pes_never_block_a_resume():
     switched = changed(name="abacus_fire", model__pe={"name": "abacus_fire"},
                        model__pe_by_name={"rope": {"base": 10000.0}, "abacus_fire": {"hidden": 32}})
     assert first_difference(switched, saved, ALLOWED_CHANGES)[0] == "model.pe.name"
+
+
+def test_a_run_saved_before_a_key_existed_reads_it_with_the_value_it_had(tmp_path):
+    """Read sites use plain attribute access: the saved config comes back with the added keys,
+    config.json stays as written, and a command that asks for another value is refused naming it."""
+    (tmp_path / "config.json").write_text(json.dumps(CONFIG))
+    config = saved_config(tmp_path)
+    assert config.train.positions == "sequential" and config.model.remat == "none" and config.eval.step == 0
+    assert "offset_per" not in config.model.pe  # a PE option is the PE's own default, never filled in
+    assert json.loads((tmp_path / "config.json").read_text()) == CONFIG
+    RunDir(tmp_path).check_config(CONFIG)  # the old command, without the keys, still matches
+    RunDir(tmp_path).check_config(config)  # and so does the config as read
+    with pytest.raises(ConfigChanged, match=r"^config\.train\.positions='randomized' differs from the run's 'sequential' "):
+        RunDir(tmp_path).check_config(changed(train__positions="randomized"))

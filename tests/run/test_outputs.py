@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from mathpe_jax.run import WorkdirUnusable, outputs
+from mathpe_jax.run import WorkdirUnusable, layout, outputs
 
 OLD = {"predictions.jsonl": "old predictions\n", "grid_predictions.jsonl": "old grid\n",
        "attention/attn_L0_H0.png": "old png", "results.json": '{"step": 10}\n'}
@@ -46,7 +46,7 @@ def test_commit_replaces_the_evaluation_and_removes_what_the_new_one_did_not_wri
     outputs.commit(run)
     assert evaluation(run) == NEW  # the old grid and heatmap are gone: they described another evaluation
     assert (run / "config.json").read_text() == "{}" and (run / "metrics.jsonl").is_file()
-    assert not (run / outputs.STAGING).exists() and not (run / outputs.COMMIT).exists()
+    assert not (run / layout.EVAL_STAGING).exists() and not (run / layout.EVAL_COMMIT).exists()
 
 
 def test_a_failure_before_the_commit_leaves_the_previous_evaluation(run):
@@ -79,7 +79,7 @@ def test_a_process_killed_anywhere_in_the_commit_leaves_one_whole_evaluation(run
     outputs.recover(run)
     # Before the staging directory became the commit, the old evaluation stands; after, the new one.
     assert evaluation(run) == (OLD if renames_before_death == 0 else NEW)
-    assert not (run / outputs.STAGING).exists() and not (run / outputs.COMMIT).exists()
+    assert not (run / layout.EVAL_STAGING).exists() and not (run / layout.EVAL_COMMIT).exists()
 
 
 def test_a_target_that_is_a_directory_is_refused_before_anything_moves(run):
@@ -94,9 +94,9 @@ def test_a_target_that_is_a_directory_is_refused_before_anything_moves(run):
         outputs.commit(run)
     assert (run / "predictions.jsonl").read_text() == OLD["predictions.jsonl"]
     outputs.discard(run)
-    assert not (run / outputs.STAGING).exists()
+    assert not (run / layout.EVAL_STAGING).exists()
 
 
 def test_stage_clears_what_an_earlier_process_left(run):
     stage_new(run)
-    assert outputs.stage(run).is_dir() and not any((run / outputs.STAGING).iterdir())
+    assert outputs.stage(run).is_dir() and not any((run / layout.EVAL_STAGING).iterdir())

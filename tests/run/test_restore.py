@@ -10,7 +10,7 @@ from flax import nnx
 
 from mathpe_jax.errors import UserError
 from mathpe_jax.run import restore_params
-from mathpe_jax.train.checkpoint import CheckpointUnreadable, Checkpoints
+from mathpe_jax.run.checkpoint import CheckpointUnreadable, Checkpoints
 
 
 def model(seed: int) -> nnx.Linear:

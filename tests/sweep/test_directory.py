@@ -10,8 +10,9 @@ import pytest
 
 from mathpe_jax.errors import UserError
 from mathpe_jax.run.directory import RunLocked
+from mathpe_jax.run.layout import SWEEP
 from mathpe_jax.sweep.directory import open_sweep
-from mathpe_jax.sweep.plan import MANIFEST, PlannedRun, record_plan
+from mathpe_jax.sweep.plan import PlannedRun, record_plan
 
 # Exits 0 when it can take the lock of the directory argv[1], 1 while someone else holds it.
 TRY_LOCK = ("import fcntl, os, sys; fd = os.open(os.path.join(sys.argv[1], '.lock'), os.O_RDWR | os.O_CREAT)\n"
@@ -29,7 +30,7 @@ def _locked_elsewhere(out) -> bool:
 def test_the_sweep_holds_its_directory_for_the_block_and_records_its_plan(tmp_path):
     with open_sweep(tmp_path, _runs(tmp_path)):
         assert _locked_elsewhere(tmp_path)
-        assert (tmp_path / MANIFEST).is_file()
+        assert (tmp_path / SWEEP).is_file()
     assert not _locked_elsewhere(tmp_path)
 
 
@@ -51,12 +52,12 @@ def test_a_held_directory_is_refused_naming_the_holder_before_anything_is_writte
 
 def test_another_study_is_refused_without_writing_even_the_lock(tmp_path):
     record_plan(tmp_path, _runs(tmp_path))
-    before = (tmp_path / MANIFEST).read_text()
+    before = (tmp_path / SWEEP).read_text()
     with pytest.raises(UserError, match="holds arm 'rope' .* use another --out for a different study$"):
         with open_sweep(tmp_path, _runs(tmp_path, names=("nope",))):
             pytest.fail("entered another study's directory")
-    assert sorted(p.name for p in tmp_path.iterdir()) == [MANIFEST]
-    assert (tmp_path / MANIFEST).read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [SWEEP]
+    assert (tmp_path / SWEEP).read_text() == before
 
 
 def test_an_out_that_is_a_file_is_named(tmp_path):

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from mathpe_jax.sweep import local
+from mathpe_jax.run.layout import LOGS, run_state
 from mathpe_jax.sweep.local import run_local
 from mathpe_jax.sweep.plan import PlannedRun
-from mathpe_jax.sweep.state import run_state
 
 FAKE_MAIN = Path(__file__).with_name("fake_main.py")
 
@@ -91,7 +90,7 @@ def test_sigint_stops_running_runs_once_says_what_became_of_each_and_the_rerun_f
     ]
     assert "rerun the same command to resume" in out
     for run in runs[:2]:
-        log = (tmp_path / local.LOGS / f"a.seed{run.seed}.log").read_text()
+        log = (tmp_path / LOGS / f"a.seed{run.seed}.log").read_text()
         assert log.count("stopped by SIGTERM") == 1 and "Traceback" not in log
         assert run_state(run.workdir) == "partial"
     assert run_state(runs[2].workdir) == "new"

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from mathpe_jax.errors import UserError
-from mathpe_jax.sweep.pbs import JOBS, submit_pbs
+from mathpe_jax.run.layout import JOBS
+from mathpe_jax.sweep.pbs import submit_pbs
 from mathpe_jax.sweep.plan import PlannedRun
 
 

@@ -9,7 +9,8 @@ import json
 import pytest
 
 from mathpe_jax.errors import UserError
-from mathpe_jax.sweep.plan import MANIFEST, PlannedRun, check_plan, expand_configs, plan_runs, read_plan, record_plan
+from mathpe_jax.run.layout import SWEEP
+from mathpe_jax.sweep.plan import PlannedRun, check_plan, expand_configs, plan_runs, read_plan, record_plan
 from tests.conftest import REPO_ROOT
 
 
@@ -68,10 +69,10 @@ def test_record_adds_arms_and_seeds_to_the_study(tmp_path):
 )
 def test_a_plan_that_drops_or_changes_part_of_the_study_is_refused(tmp_path, configs, seeds, overrides, message):
     record_plan(tmp_path, plan_runs(["configs/rope.py"], [0, 1], tmp_path))
-    before = (tmp_path / MANIFEST).read_text()
-    with pytest.raises(UserError, match=f"^{tmp_path / MANIFEST}: .*{message}; use another --out for a different study$"):
+    before = (tmp_path / SWEEP).read_text()
+    with pytest.raises(UserError, match=f"^{tmp_path / SWEEP}: .*{message}; use another --out for a different study$"):
         record_plan(tmp_path, plan_runs(configs, seeds, tmp_path, overrides))
-    assert (tmp_path / MANIFEST).read_text() == before
+    assert (tmp_path / SWEEP).read_text() == before
 
 
 def test_an_arm_from_another_config_file_is_refused(tmp_path):
@@ -82,8 +83,8 @@ def test_an_arm_from_another_config_file_is_refused(tmp_path):
 
 
 def test_corrupt_record_is_named(tmp_path):
-    (tmp_path / MANIFEST).write_text("{")
-    with pytest.raises(UserError, match=f"{MANIFEST}: not a sweep record"):
+    (tmp_path / SWEEP).write_text("{")
+    with pytest.raises(UserError, match=f"{SWEEP}: not a sweep record"):
         read_plan(tmp_path)
 
 

@@ -26,9 +26,9 @@ from mathpe_jax.decode import left_pad
 from mathpe_jax.eval.attention.heatmaps import save_heatmaps, token_labels
 from mathpe_jax.eval.attention.stats import attention_stats, pool_stats
 from mathpe_jax.model.transformer import Decoder
-from mathpe_jax.run.outputs import ATTENTION_DIR
+from mathpe_jax.run.layout import ATTENTION
 
-__all__ = ["ATTENTION_DIR", "analyse_attention", "attention_probs", "spread"]
+__all__ = ["analyse_attention", "attention_probs", "spread"]
 
 def spread(n: int, k: int) -> list[int]:
     """Up to ``k`` indices evenly spread over ``range(n)``, first and last included."""
@@ -86,7 +86,7 @@ def analyse_attention(
     written = []
     if write:
         labels = token_labels(tokenizer, sequences[longest])
-        written = save_heatmaps(probs[longest], labels, workdir / ATTENTION_DIR, layers_heads)
+        written = save_heatmaps(probs[longest], labels, workdir / ATTENTION, layers_heads)
     return {
         "examples": list(example_ids),
         "first_key_is_bos": first_key_is_bos,

@@ -2,7 +2,8 @@
 
 Each step holds named items saved side by side (``WORKDIR/checkpoints/<step>/<item>/``): training
 saves ``params`` (the trainable variables and the model's random streams) and ``opt_state``, so
-evaluation and inference read the parameters alone and never build an optimizer.
+evaluation and inference read the parameters alone and never build an optimizer. The steps are part
+of the run directory, written by training and read by evaluation, so they live with it in ``run/``.
 
 Orbax writes each step into a temporary directory and renames it when complete, so a run killed
 mid-save leaves the previous steps intact. A step that is complete on disk but unreadable (a
@@ -23,13 +24,12 @@ import orbax.checkpoint as ocp
 from absl import logging
 
 from mathpe_jax.errors import UserError
+from mathpe_jax.run.layout import CHECKPOINTS, CORRUPT_CHECKPOINTS
 
 PARAMS = "params"
 OPT_STATE = "opt_state"
 # The single item of checkpoints written before parameters and optimizer state were separated.
 _OLD_ITEM = "default"
-# Where unreadable steps are moved, beside ``checkpoints/``.
-CORRUPT = "checkpoints_corrupt"
 
 
 def _reason(err: BaseException) -> str:
@@ -77,7 +77,7 @@ class Checkpoints:
     """A thin owner of one ``ocp.CheckpointManager`` under ``WORKDIR/checkpoints``."""
 
     def __init__(self, workdir: str | Path, every: int = 1, keep: int = 1, *, read_only: bool = False):
-        self.directory = Path(workdir).absolute() / "checkpoints"
+        self.directory = Path(workdir).absolute() / CHECKPOINTS
         self.every = every
         self.keep = keep
         self.read_only = read_only
@@ -103,7 +103,7 @@ class Checkpoints:
         """The newest step training wrote, readable or since moved aside as corrupt; None before
         the first save. A corrupt newest step stays the final one, so nothing falls back to an
         older step without being asked."""
-        aside = self.directory.parent / CORRUPT
+        aside = self.directory.parent / CORRUPT_CHECKPOINTS
         moved = [int(p.name) for p in aside.iterdir() if p.name.isdigit()] if aside.is_dir() else []
         return max([*self.steps(), *moved], default=None)
 
@@ -169,7 +169,7 @@ class Checkpoints:
         """Moves the step aside when ``quarantine`` (and writable); returns the error to raise."""
         message = f"checkpoint step {step} in {self.directory} is unreadable ({_reason(err)})"
         if quarantine and not self.read_only:
-            aside = self.directory.parent / CORRUPT / str(step)
+            aside = self.directory.parent / CORRUPT_CHECKPOINTS / str(step)
             aside.parent.mkdir(parents=True, exist_ok=True)
             if aside.exists():
                 shutil.rmtree(aside)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from mathpe_jax.errors import UserError
-from mathpe_jax.train.checkpoint import CheckpointMismatch, Checkpoints, OldCheckpointLayout
+from mathpe_jax.run.checkpoint import CheckpointMismatch, Checkpoints, OldCheckpointLayout
 
 
 def items(n: int = 3, value: float = 1.0):
