@@ -29,6 +29,7 @@ from mathpe_jax.model.config import ModelConfig
 from mathpe_jax.model.transformer import Decoder
 from mathpe_jax.parallel.sharding import create_sharded, state_shardings
 from mathpe_jax.pe import chosen_pe, pe_class
+from mathpe_jax.run.layout import ADAPTER, ADAPTER_PEFT, TOKENIZER_MODEL
 
 # The LoRA adapters' random stream, apart from the shared layers' and the PE's (model.transformer.PE_STREAM).
 LORA_STREAM = 2**31 - 2
@@ -66,10 +67,10 @@ def build_tokenizer(config: ConfigDict, workdir: Path) -> Tokenizer:
         return CharTokenizer(task.alphabet)
     from mathpe_jax.data.sentencepiece_tokenizer import SentencePieceTokenizer, train_sentencepiece
 
-    model_file = workdir / "tokenizer.model"
+    model_file = workdir / TOKENIZER_MODEL
     if not model_file.exists() and jax.process_index() == 0:
         texts = [p.question + "\n" + p.solution for p in task.problems("train")]
-        train_sentencepiece(texts, str(workdir / "tokenizer"), config.task.vocab_size)
+        train_sentencepiece(texts, str(model_file.with_suffix("")), config.task.vocab_size)
     _sync("tokenizer")
     return SentencePieceTokenizer(str(model_file))
 
@@ -209,10 +210,10 @@ def save_adapters(config: ConfigDict, model: Decoder, workdir: Path) -> None:
     from mathpe_jax.convert.peft import export_peft
 
     model = per_layer(model)
-    lora.save_adapter(model, workdir / "adapter")
+    lora.save_adapter(model, workdir / ADAPTER)
     hf_config = read_hf_config(resolve(config.init.hf_dir))
     if model.config.pe_name == model_config(hf_config).pe_name:
-        export_peft(model, workdir / "adapter_peft", hf_config)
+        export_peft(model, workdir / ADAPTER_PEFT, hf_config)
     else:
         logging.warning("PE %r has no transformers equivalent: no PEFT adapter written", model.config.pe_name)
 

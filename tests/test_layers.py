@@ -57,6 +57,18 @@ NEVER_IMPORTS: dict[str, set[str]] = {unit: {"train"} for unit in ("eval", "solv
 
 # Grading runs in a small helper process and next to anything: it must not pull in an array library.
 GRADING_FORBIDDEN = ("jax", "jaxlib", "flax", "optax", "orbax", "torch")
+# What reads run directories on a machine without an accelerator (a laptop, a login node) must not
+# load JAX: the run-directory layout, the analysis of a sweep, and the sweep's state and monitor.
+JAX_FREE_MODULES = ("run.layout", "analysis", "sweep.state", "sweep.monitor")
+JAX = ("jax", "jaxlib", "flax", "optax", "orbax")
+
+# The one module that names the files of a run and a sweep directory, and the names that are also
+# other words of the code (a results.json key and a figure, a command-line flag): those count only
+# where they are joined to a path (``/``).
+LAYOUT = Path(PACKAGE, "run", "layout.py")
+ALSO_WORDS = {"attention", "adapter"}
+# A Hugging Face model directory has a config.json too: conversion names it as ``HF_CONFIG``.
+HF_CONFIG_HOME = Path(PACKAGE, "convert")
 
 
 def _module_name(path: Path) -> str:
@@ -250,15 +262,74 @@ def test_grading_imports_no_array_library(graph) -> None:
     assert not bad, "grading reaches an array library:\n" + "\n".join(bad)
 
 
-def test_importing_grading_loads_no_array_library() -> None:
-    """The same at run time, package ``__init__`` files included, in a fresh interpreter."""
-    modules = sorted(m for m in _modules() if _unit(m) == "grading")
-    assert modules, f"no {PACKAGE}.grading package under {ROOT}"
+def _loaded(modules: list[str], libraries: tuple[str, ...]) -> str:
+    """Which of ``libraries`` importing ``modules`` loads, package ``__init__`` files included, as
+    a fresh interpreter prints it (``[]`` when none)."""
     code = (
         f"import sys; import {', '.join(modules)}; "
-        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({GRADING_FORBIDDEN!r})))"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({libraries!r})))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120
     )
-    assert out.stdout.strip() == "[]", f"importing grading loaded {out.stdout.strip()}"
+    return out.stdout.strip()
+
+
+def test_importing_grading_loads_no_array_library() -> None:
+    """The same at run time, in a fresh interpreter."""
+    modules = sorted(m for m in _modules() if _unit(m) == "grading")
+    assert modules, f"no {PACKAGE}.grading package under {ROOT}"
+    loaded = _loaded(modules, GRADING_FORBIDDEN)
+    assert loaded == "[]", f"importing grading loaded {loaded}"
+
+
+def test_reading_run_directories_loads_no_jax() -> None:
+    loaded = _loaded([f"{PACKAGE}.{module}" for module in JAX_FREE_MODULES], JAX)
+    assert loaded == "[]", f"importing {', '.join(JAX_FREE_MODULES)} loaded {loaded}"
+
+
+def _layout_names() -> set[str]:
+    """The string constants ``run/layout.py`` assigns at module level: every file and directory
+    name of a run and of a sweep directory."""
+    tree = ast.parse((ROOT / LAYOUT).read_text(encoding="utf-8"))
+    return {
+        node.value.value
+        for node in tree.body
+        if isinstance(node, (ast.Assign, ast.AnnAssign))
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    }
+
+
+def _named_literals(path: Path, names: set[str]) -> Iterator[tuple[int, str]]:
+    """``(line, name)`` of each string literal of ``path`` that is one of ``names``, except the
+    value of conversion's ``HF_CONFIG`` and, for the names in ``ALSO_WORDS``, literals that are
+    not joined to a path."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    in_conversion = path.relative_to(ROOT).parts[:2] == HF_CONFIG_HOME.parts
+    exempt: set[int] = set()
+    joined: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+            joined.update(id(side) for side in (node.left, node.right))
+        if in_conversion and isinstance(node, ast.Assign) and [ast.unparse(t) for t in node.targets] == ["HF_CONFIG"]:
+            exempt.add(id(node.value))
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Constant) and node.value in names) or id(node) in exempt:
+            continue
+        if node.value not in ALSO_WORDS or id(node) in joined:
+            yield node.lineno, node.value
+
+
+def test_run_directory_names_are_written_only_in_the_layout() -> None:
+    """Every other module reaches a run's files through ``run.layout``'s constants, so a renamed
+    file is renamed everywhere and a reader cannot look for a name that nothing writes."""
+    names = _layout_names()
+    assert {"config.json", "results.json", "checkpoints", "sweep.json"} <= names, f"{LAYOUT} names {sorted(names)}"
+    sources = [p for p in sorted((ROOT / PACKAGE).rglob("*.py")) if p != ROOT / LAYOUT] + sorted((ROOT / "tools").glob("*.py"))
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: {name!r}"
+        for path in sources
+        for line, name in _named_literals(path, names)
+    ]
+    assert not found, f"run-directory names outside {LAYOUT} (use its constants):\n" + "\n".join(found)

@@ -12,26 +12,26 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-# Public name -> the submodule that defines it.
+# Public name -> the module that defines it.
 _EXPORTS = {
-    "ALLOWED_CHANGES": "directory",
-    "EVAL_CHANGES": "directory",
-    "ConfigChanged": "directory",
-    "RunDir": "directory",
-    "RunLocked": "directory",
-    "WorkdirUnusable": "directory",
-    "first_difference": "directory",
-    "saved_config": "directory",
-    "RESULTS": "layout",
-    "write_json_atomic": "layout",
-    "add_train_time": "provenance",
-    "git_commit": "provenance",
-    "train_seconds": "provenance",
-    "restore_params": "restore",
-    "SCHEMA_VERSION": "results",
-    "read_results": "results",
-    "write_results": "results",
-    "log_evaluation": "tensorboard",
+    "ALLOWED_CHANGES": "mathpe_jax.run.directory",
+    "EVAL_CHANGES": "mathpe_jax.run.directory",
+    "ConfigChanged": "mathpe_jax.run.directory",
+    "RunDir": "mathpe_jax.run.directory",
+    "RunLocked": "mathpe_jax.run.directory",
+    "WorkdirUnusable": "mathpe_jax.run.directory",
+    "first_difference": "mathpe_jax.run.directory",
+    "saved_config": "mathpe_jax.run.directory",
+    "RESULTS": "mathpe_jax.run.layout",
+    "write_json_atomic": "mathpe_jax.run.layout",
+    "add_train_time": "mathpe_jax.run.provenance",
+    "git_commit": "mathpe_jax.run.provenance",
+    "train_seconds": "mathpe_jax.run.provenance",
+    "restore_params": "mathpe_jax.run.restore",
+    "SCHEMA_VERSION": "mathpe_jax.run.results",
+    "read_results": "mathpe_jax.run.results",
+    "write_results": "mathpe_jax.run.results",
+    "log_evaluation": "mathpe_jax.run.tensorboard",
 }
 
 __all__ = sorted([*_EXPORTS, "outputs"])
@@ -40,4 +40,4 @@ __all__ = sorted([*_EXPORTS, "outputs"])
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -26,7 +26,7 @@ CORRUPT_CHECKPOINTS = "checkpoints_corrupt"  # steps that did not read back, mov
 TENSORBOARD = "tensorboard"  # event files of training and evaluation
 METRICS = "metrics.jsonl"  # one JSON object per logged training step
 TRAIN_TIME = "train_time.json"  # training wall time summed over resumed segments
-TOKENIZER = "tokenizer"  # SentencePiece model prefix of a text run trained from scratch (tokenizer.model)
+TOKENIZER_MODEL = "tokenizer.model"  # SentencePiece model of a text run trained from scratch
 ADAPTER = "adapter"  # LoRA adapters of a fine-tuned run
 ADAPTER_PEFT = "adapter_peft"  # the same adapters in PEFT format
 # What an evaluation writes, replacing the previous evaluation's as one unit (``run.outputs``).
@@ -86,14 +86,14 @@ def read_json_object(path: str | Path, what: str = "an object") -> dict[str, Any
     (``what`` names what the file should hold in that message)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as error:
+    except OSError as error:
         raise NotAJsonObject(path, f"is unreadable ({error})") from None
     try:
-        value = json.loads(text)
-    except ValueError as error:
+        value = json.loads(data)
+    except ValueError as error:  # UnicodeDecodeError included
         raise NotAJsonObject(path, f"is not valid JSON ({str(error).splitlines()[0]})") from None
     if not isinstance(value, dict):
         raise NotAJsonObject(path, f"holds a JSON {type(value).__name__}, not {what}")
