@@ -5,6 +5,8 @@ file named on the command line and checks each ``--config.KEY=VALUE`` override a
 missing file, a file that does not load, or an unknown key (with the closest known key) is one
 line: ``error: <message>``, exit status 2. Any ``UserError`` raised by ``main`` ends the same way.
 ``--verbose`` (defined here, so every entry point has it) keeps the libraries' INFO lines.
+A tool that is also called in-process parses a flag set of its own instead (``tool_flags``,
+``parse_tool_flags``), with the same one-line errors and ``--verbose``.
 """
 
 from __future__ import annotations
@@ -133,6 +135,37 @@ def parse_flags(argv: list[str]) -> list[str]:
         fail(str(err))
     except flags.Error as err:
         fail(str(err).splitlines()[0])
+
+
+def tool_flags() -> flags.FlagValues:
+    """A flag set of one tool's own, with ``--verbose`` and ``--help`` as every entry point has.
+
+    A tool whose ``main(argv)`` is also called in-process (the tests call several tools in one
+    process) cannot define its flags in absl's global set: two tools' ``--out`` would collide there,
+    and a second call would inherit the values of the first.
+    """
+    own = flags.FlagValues()
+    flags.DEFINE_bool("verbose", False, FLAGS["verbose"].help, flag_values=own)
+    flags.DEFINE_bool("help", False, "show this help and exit", flag_values=own)
+    return own
+
+
+def parse_tool_flags(own: flags.FlagValues, argv: Sequence[str], doc: str) -> list[str]:
+    """Parses ``argv`` (the arguments, without the program name) into ``own``, afresh on every call;
+    returns the positional arguments. A flag error is one ``error:`` line (exit status 2);
+    ``--help`` prints ``doc`` and the flags (exit status 0); library logs follow ``--verbose``."""
+    own.unparse_flags()
+    try:
+        positional = own(["", *argv])[1:]
+    except flags.Error as err:
+        fail(str(err).splitlines()[0])
+    if own.help:
+        print(f"{doc.strip()}\n\nflags:\n{own.get_help()}")
+        sys.exit(0)
+    if not FLAGS.is_parsed():
+        FLAGS.mark_as_parsed()  # absl's own flags (its logging's) keep their defaults
+    quiet_library_logs(own.verbose)
+    return positional
 
 
 def fail(message: str) -> NoReturn:

@@ -1,5 +1,5 @@
-"""The project installs as a package: no module edits the import path, and the config files and
-the entry point work from any directory."""
+"""The project installs as a package: no module edits the import path, and the config files, the
+benchmarks and the entry point work from any directory."""
 
 from __future__ import annotations
 
@@ -22,14 +22,14 @@ def _edits_sys_path(path: Path) -> bool:
 
 
 def test_no_module_edits_sys_path():
-    files = [*(REPO_ROOT / "mathpe_jax").rglob("*.py"), *(REPO_ROOT / "tools").rglob("*.py")]
+    files = [f for d in ("mathpe_jax", "benchmarks", "tools") for f in (REPO_ROOT / d).rglob("*.py")]
     assert files
     assert [str(f.relative_to(REPO_ROOT)) for f in files if _edits_sys_path(f)] == []
 
 
 def test_pyproject_installs_the_package_and_the_configs():
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
-    assert project["tool"]["setuptools"]["packages"]["find"]["include"] == ["mathpe_jax*", "configs*"]
+    assert project["tool"]["setuptools"]["packages"]["find"]["include"] == ["mathpe_jax*", "configs*", "benchmarks*"]
     assert project["project"]["scripts"]["mathpe-train"] == "mathpe_jax.main:console"
     for extra in ("test", "bench"):
         pins = (REPO_ROOT / project["tool"]["setuptools"]["dynamic"]["optional-dependencies"][extra]["file"][0]).read_text()
@@ -71,8 +71,9 @@ def test_editable_install_runs_from_another_directory(tmp_path):
     assert done.returncode == 2 and done.stderr.strip() == (
         "error: unknown config key --config.train.stepz; did you mean --config.train.steps?"
     ), done.stderr[-3000:]
+    units = ("mathpe_jax", "configs", "benchmarks")
     imported = subprocess.run(
-        [python, "-c", "import mathpe_jax, configs; print(mathpe_jax.__file__, configs.__file__)"],
+        [python, "-c", f"import {', '.join(units)}; print({', '.join(f'{u}.__file__' for u in units)})"],
         cwd=elsewhere, capture_output=True, text=True, timeout=300, check=True,
     )
-    assert imported.stdout.split() == [str(checkout / "mathpe_jax" / "__init__.py"), str(checkout / "configs" / "__init__.py")]
+    assert imported.stdout.split() == [str(checkout / unit / "__init__.py") for unit in units]

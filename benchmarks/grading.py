@@ -1,8 +1,5 @@
-"""How right, how fast and how steady the grader is, side by side with plain math-verify.
-
-    python tools/bench_grading.py labels [--show-misses]
-    python tools/bench_grading.py throughput [--n=5000] [--peer_n=300]
-    python tools/bench_grading.py load [--threads=16] [--hogs=2] [--budget=5]
+"""The grading check of ``tools/bench.py grading``: how right, how fast and how steady the grader
+is, side by side with plain math-verify.
 
 labels: verdicts on the human-labelled pairs in ``tests/grading/data`` (final answers through
 ``compare_answers``, whole completions through ``grade_many``), against math-verify's defaults
@@ -11,33 +8,29 @@ labels: verdicts on the human-labelled pairs in ``tests/grading/data`` (final an
 throughput: answers per second grading MATH completions (the training split's reference solutions,
 half against their own answer and half against another problem's, so half need the parser): our
 ``grade_many`` with one helper process and with the default pool, and math-verify in one process.
-load: the same calls made quietly and then from ``--threads`` threads while ``--hogs`` CPU-bound
+load: the same calls made quietly and then from ``threads`` threads while ``hogs`` CPU-bound
 processes run, on fresh helpers: how many verdicts differ and the slowest call against its budget.
-Progress goes to stderr; the last line printed is one JSON object.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from mathpe_jax.data.math_datasets import default_data_dir
-from mathpe_jax.grading.equivalence import (
-    DEFAULT_BUDGET_S,
-    compare_answers,
-    fresh_helpers,
-    grade_many,
-)
+from mathpe_jax.grading.equivalence import compare_answers, fresh_helpers, grade_many
 
+MODES = ("labels", "throughput", "load")
 LABELS = Path(__file__).resolve().parent.parent / "tests" / "grading" / "data"
+
+Log = Callable[[str], None]
 
 
 def _math_verify(gold_text: str, pred_text: str) -> bool:
@@ -75,7 +68,7 @@ def _peer(rows: list[dict], answers: bool) -> list[bool]:
     return [_math_verify(f"${r['gold']}$", r["completion"]) for r in rows]
 
 
-def labels(show_misses: bool) -> dict[str, Any]:
+def labels(show_misses: bool, log: Log = print) -> dict[str, Any]:
     """Lines whose verdict equals the human label, per file and grader."""
     report: dict[str, Any] = {}
     for path in sorted(LABELS.glob("*.jsonl")):
@@ -85,11 +78,11 @@ def labels(show_misses: bool) -> dict[str, Any]:
             verdicts = grader(rows, answers)
             misses = [(i, r) for i, (r, v) in enumerate(zip(rows, verdicts), 1) if v != r["expected"]]
             report[path.name][name] = len(rows) - len(misses)
-            _say(f"{path.name}: {name} {len(rows) - len(misses)}/{len(rows)}")
+            log(f"{path.name}: {name} {len(rows) - len(misses)}/{len(rows)}")
             if show_misses:
                 for i, r in misses:
                     shown = {k: v for k, v in r.items() if k not in ("note",)}
-                    _say(f"  line {i} ({r['note']}): {json.dumps(shown, ensure_ascii=False)[:240]}")
+                    log(f"  line {i} ({r['note']}): {json.dumps(shown, ensure_ascii=False)[:240]}")
     return report
 
 
@@ -102,15 +95,17 @@ def _math_workload(n: int) -> tuple[list[str], list[str]]:
     return completions, golds
 
 
-def _rate(label: str, n: int, run: Callable[[], object]) -> float:
+def _rate(label: str, n: int, run: Callable[[], object], log: Log) -> float:
     start = time.monotonic()
     run()
     seconds = time.monotonic() - start
-    _say(f"{label}: {n} answers in {seconds:.1f} s, {n / seconds:,.0f} answers/s")
+    log(f"{label}: {n} answers in {seconds:.1f} s, {n / seconds:,.0f} answers/s")
     return n / seconds
 
 
-def throughput(n: int, peer_n: int) -> dict[str, Any]:
+def throughput(n: int, peer_n: int, log: Log = print) -> dict[str, Any]:
+    """Answers per second of ``grade_many`` (one helper, the pool) on ``n`` MATH completions and of
+    math-verify on the first ``peer_n``."""
     completions, golds = _math_workload(n)
     report: dict[str, Any] = {"n": len(completions), "peer_n": min(peer_n, len(completions))}
     for name, size in (("one_helper", 1), ("pool", None)):
@@ -118,17 +113,20 @@ def throughput(n: int, peer_n: int) -> dict[str, Any]:
             report[f"{name}_size"] = helpers.size
             report[f"{name}_answers_per_s"] = _rate(
                 f"mathpe_jax grade_many, {helpers.size} helper(s)", len(completions),
-                lambda: grade_many(completions, golds, "math"),
+                lambda: grade_many(completions, golds, "math"), log,
             )
     k = report["peer_n"]
     report["math_verify_answers_per_s"] = _rate(
-        "math-verify, one process", k, lambda: [_math_verify(f"${g}$", c) for c, g in zip(completions[:k], golds[:k])]
+        "math-verify, one process", k,
+        lambda: [_math_verify(f"${g}$", c) for c, g in zip(completions[:k], golds[:k])], log,
     )
     report["pool_over_math_verify"] = report["pool_answers_per_s"] / report["math_verify_answers_per_s"]
     return report
 
 
-def load(threads: int, hogs: int, budget: float) -> dict[str, Any]:
+def load(threads: int, hogs: int, budget: float, log: Log = print) -> dict[str, Any]:
+    """Verdicts of ``compare_answers`` made quietly, then from ``threads`` threads beside ``hogs``
+    busy processes: how many differ, and the slowest call against ``budget`` CPU seconds."""
     answers = [r["answer"] for r in _rows(default_data_dir() / "math" / "test.jsonl")]
     pairs = [(answers[i], answers[i + 1]) for i in range(96)] + [("\\frac{1}{2}", "0.5"), ("x+1", "1+x")] * 16
     quiet = [compare_answers(p, g, timeout_s=budget) for p, g in pairs]
@@ -157,36 +155,34 @@ def load(threads: int, hogs: int, budget: float) -> dict[str, Any]:
         "median_call_s": seconds[len(seconds) // 2],
         "slowest_call_s": seconds[-1],
     }
-    _say(f"load: {report['verdicts_differing']} of {len(pairs)} verdicts differ from the quiet ones; "
-         f"slowest call {report['slowest_call_s']:.2f} s (budget {budget:g} s)")
+    log(f"load: {report['verdicts_differing']} of {len(pairs)} verdicts differ from the quiet ones; "
+        f"slowest call {report['slowest_call_s']:.2f} s (budget {budget:g} s)")
     return report
 
 
-def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+def check_spec(spec: Mapping[str, Any]) -> None:
+    """A mode and sizes the check can run; raises ValueError naming the flag."""
+    if spec["mode"] not in MODES:
+        raise ValueError(f"grading needs one of {', '.join(MODES)}, got {spec['mode']!r}")
+    for key in ("n", "peer_n", "threads"):
+        if spec[key] < 1:
+            raise ValueError(f"--{key} must be >= 1, got {spec[key]}")
+    if spec["hogs"] < 0:
+        raise ValueError(f"--hogs must be >= 0, got {spec['hogs']}")
+    if spec["budget"] <= 0:
+        raise ValueError(f"--budget must be > 0, got {spec['budget']}")
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="mode", required=True)
-    sub.add_parser("labels").add_argument("--show-misses", action="store_true")
-    rate = sub.add_parser("throughput")
-    rate.add_argument("--n", type=int, default=5000, help="MATH completions graded by mathpe_jax")
-    rate.add_argument("--peer_n", type=int, default=300, help="of which math-verify grades the first N")
-    stress = sub.add_parser("load")
-    stress.add_argument("--threads", type=int, default=16)
-    stress.add_argument("--hogs", type=int, default=2, help="CPU-bound processes running meanwhile")
-    stress.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S, help="timeout_s per call")
-    args = parser.parse_args(argv)
+def run(spec: Mapping[str, Any], log: Log = print) -> dict[str, Any]:
+    """The report of ``spec["mode"]`` (``labels``, ``throughput`` or ``load``) with the sizes of
+    ``spec``: ``show_misses``, ``n``, ``peer_n``, ``threads``, ``hogs``, ``budget``."""
+    check_spec(spec)
     logging.getLogger("math_verify").setLevel(logging.ERROR)
-    if args.mode == "labels":
-        report = labels(args.show_misses)
-    elif args.mode == "throughput":
-        report = throughput(args.n, args.peer_n)
+    mode = spec["mode"]
+    if mode == "labels":
+        report = labels(spec["show_misses"], log)
+    elif mode == "throughput":
+        report = throughput(spec["n"], spec["peer_n"], log)
     else:
-        report = load(args.threads, args.hogs, args.budget)
-    print(json.dumps({"mode": args.mode, **report}))
-
-
-if __name__ == "__main__":
-    main()
+        report = load(spec["threads"], spec["hogs"], spec["budget"], log)
+    return {"mode": mode, **report}

@@ -1,20 +1,23 @@
 """tools/bench.py gpu at a tiny shape on the CPU: the report's figures against their formulas.
 
-One command-line run (the costly part: it compiles a training step and a decoding loop) gives the
-report; it has --bandwidth_gbs, so the decoding bound is a number, and no --peak_tflops, so MFU
-is null on the CPU. What --peak_tflops changes is checked on the same measurements through
-``bench_gpu.train_figures``, which the run itself uses, and the flag's way from the command line to
-the spec through the error it gives when out of range. Timings are only checked to be positive.
+One run of the command line, in this process (the costly part: it compiles a training step and a
+decoding loop), gives the report; it has --bandwidth_gbs, so the decoding bound is a number, and no
+--peak_tflops, so MFU is null on the CPU. What --peak_tflops changes is checked on the same
+measurements through ``gpu.train_figures``, which the run itself uses, and the flag's way from the
+command line to the spec through the error it gives when out of range. Timings are only checked to
+be positive.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 
 import pytest
 
-from tests.conftest import run_tool
-from tools import bench_gpu
+from benchmarks import gpu
+from tools import bench
 
 SHAPE = {"layers": 2, "width": 64, "heads": 4, "kv_heads": 2, "mlp": 128, "vocab": 256}
 SIZES = {"batch": 2, "seq": 64, "steps": 2, "prompt_len": 8, "new_tokens": 8, "repeats": 1}
@@ -25,14 +28,15 @@ TINY = [f"--{k}={v}" for k, v in {**SHAPE, **SIZES}.items()]  # attention_impl=a
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench_gpu") / "report.json"
-    done = run_tool("bench.py", "gpu", *TINY, f"--bandwidth_gbs={BANDWIDTH_GBS}", f"--out={out}")
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = done.stdout.strip().splitlines()
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert bench.main(["gpu", *TINY, f"--bandwidth_gbs={BANDWIDTH_GBS}", f"--out={out}"]) == 0
+    lines = printed.getvalue().strip().splitlines()
     return {"lines": lines, "report": json.loads(lines[-1]), "out": out}
 
 
 def expected_flops() -> int:
-    """Written out for SHAPE, independently of bench_gpu's formula."""
+    """Written out for SHAPE, independently of gpu's formula."""
     layers, width, heads, kv_heads, mlp, vocab = SHAPE.values()
     head_dim = width // heads
     per_layer = width * width + 2 * width * kv_heads * head_dim + width * width + 3 * width * mlp
@@ -79,22 +83,22 @@ def test_a_given_peak_makes_mfu_a_number(run):
     report = run["report"]
     spec = {**report["config"], "peak_tflops": 0.5}
     train = report["train"]
-    figures = bench_gpu.train_figures(spec, train["median_step_seconds"], train["xla_flops_per_step"], "cpu")
+    figures = gpu.train_figures(spec, train["median_step_seconds"], train["xla_flops_per_step"], "cpu")
     achieved = expected_flops() / train["median_step_seconds"]
     assert figures["mfu"] == pytest.approx(achieved / 0.5e12) and figures["mfu"] > 0
     assert figures["mfu_reason"] is None
     assert {k: v for k, v in figures.items() if k not in ("mfu", "mfu_reason")} == {
         k: train[k] for k in figures if k not in ("mfu", "mfu_reason")
     }
-    assert bench_gpu.rates(spec, "cpu")["peak_flops_source"] == "--peak_tflops"
+    assert gpu.rates(spec, "cpu")["peak_flops_source"] == "--peak_tflops"
     # a device in the table needs no flag
-    assert bench_gpu.train_figures(report["config"], 1.0, None, "NVIDIA H200")["mfu"] == expected_flops() / 989e12
+    assert gpu.train_figures(report["config"], 1.0, None, "NVIDIA H200")["mfu"] == expected_flops() / 989e12
 
 
 def test_default_shape_is_tinyllama_1_1b():
-    shape = bench_gpu.DEFAULT_SHAPE
+    shape = gpu.DEFAULT_SHAPE
     embedding_and_norms = shape["vocab"] * shape["width"] + (2 * shape["layers"] + 1) * shape["width"]
-    assert bench_gpu.matmul_params(shape) + embedding_and_norms == 1_100_048_384
+    assert gpu.matmul_params(shape) + embedding_and_norms == 1_100_048_384
 
 
 @pytest.mark.parametrize(
@@ -109,7 +113,7 @@ def test_default_shape_is_tinyllama_1_1b():
     ],
 )
 def test_device_table(kind, peak, bandwidth):
-    assert bench_gpu.device_figures(kind) == (peak, bandwidth)
+    assert gpu.device_figures(kind) == (peak, bandwidth)
 
 
 @pytest.mark.parametrize(
@@ -120,13 +124,16 @@ def test_device_table(kind, peak, bandwidth):
         ("--pe=bogus", "--pe=bogus is not a positional encoding; known: "),
     ],
 )
-def test_flags_out_of_range_are_refused_on_the_command_line(flag, message):
-    done = run_tool("bench.py", "gpu", *TINY, flag)
-    assert done.returncode != 0 and message in done.stderr
+def test_flags_out_of_range_are_refused_on_the_command_line(flag, message, capsys):
+    with pytest.raises(SystemExit) as refused:
+        bench.main(["gpu", *TINY, flag])
+    assert refused.value.code == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: {message}")
 
 
 @pytest.mark.parametrize("key, value", [("heads", 5), ("kv_heads", 3), ("prompt_len", 0), ("peak_tflops", -1.0)])
 def test_check_spec_names_the_flag(key, value):
     spec = {**SHAPE, **SIZES, "pe": "rope", "peak_tflops": None, "bandwidth_gbs": None, key: value}
     with pytest.raises(ValueError, match=f"--{key}={value}|--{key} must"):
-        bench_gpu.check_spec(spec)
+        gpu.check_spec(spec)

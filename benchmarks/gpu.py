@@ -35,23 +35,31 @@ CPU or an unknown chip MFU (and the bound) is null with a reason, unless given a
 
 from __future__ import annotations
 
-import json
 import platform
 import statistics
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-try:
-    import bench_lib  # run as a script: tools/ is first on the import path
-except ImportError:  # imported as tools.bench_gpu (the tests)
-    from tools import bench_lib
+from benchmarks.workload import LENGTH_QUANTUM, random_tokens, timed, train_arrays
+
+if TYPE_CHECKING:
+    from mathpe_jax.model.config import ModelConfig
 
 # TinyLlama-1.1B's shape: a standard ~1B Llama.
 DEFAULT_SHAPE = {"layers": 22, "width": 2048, "heads": 32, "kv_heads": 4, "mlp": 5632, "vocab": 32000}
+# The check's sizes where the command line gives none: sized to finish in minutes on one H100.
+DEFAULTS = {
+    **DEFAULT_SHAPE,
+    "seq": 2048,
+    "batch": 8,
+    "steps": 10,
+    "prompt_len": 128,
+    "new_tokens": 128,
+    "repeats": 3,
+}
 
 # (substring of device_kind, peak dense bf16 FLOP/s, memory bandwidth in bytes/s), most specific
 # first: the first substring found in the device kind wins. Vendor data-sheet figures.
@@ -128,9 +136,9 @@ def check_spec(spec: Mapping[str, Any]) -> None:
             "must divide --heads"
         )
     for key in ("prompt_len", "new_tokens"):
-        if spec[key] < 1 or spec[key] % bench_lib.LENGTH_QUANTUM:
+        if spec[key] < 1 or spec[key] % LENGTH_QUANTUM:
             raise ValueError(
-                f"--{key}={spec[key]} must be a positive multiple of {bench_lib.LENGTH_QUANTUM}: greedy_generate "
+                f"--{key}={spec[key]} must be a positive multiple of {LENGTH_QUANTUM}: greedy_generate "
                 "rounds it up and would decode tokens that are not counted"
             )
     if spec["vocab"] < 4:
@@ -144,7 +152,9 @@ def check_spec(spec: Mapping[str, Any]) -> None:
         raise ValueError(f"--pe={spec['pe']} is not a positional encoding; known: {', '.join(sorted(REGISTRY))}")
 
 
-def model_config(spec: Mapping[str, Any], **changes: Any):
+def model_config(spec: Mapping[str, Any], **changes: Any) -> ModelConfig:
+    """The decoder ``spec`` describes: bfloat16 compute over float32 weights unless ``changes`` say
+    otherwise (decoding reads bfloat16 weights)."""
     from mathpe_jax.model.config import ModelConfig
 
     return ModelConfig(
@@ -201,7 +211,7 @@ def _train(spec: Mapping[str, Any], mesh, log: Callable[[str], None]) -> dict[st
     on_mesh = NamedSharding(mesh, PartitionSpec())
     state = jax.device_put(TrainState(jnp.int32(0), params, tx.init(params), rngs), on_mesh)
     del params
-    inputs, targets = bench_lib._train_arrays(spec["vocab"], spec)
+    inputs, targets = train_arrays(spec["vocab"], spec)
     positions = np.broadcast_to(np.arange(spec["seq"], dtype=np.int32), inputs.shape)
     batch = jax.device_put(Batch(inputs, targets, positions, np.ones(inputs.shape, np.float32)), on_mesh)
     step = jax.jit(make_train_step(graphdef, tx, grad_accum=1), donate_argnums=(0,))
@@ -225,7 +235,7 @@ def _train(spec: Mapping[str, Any], mesh, log: Callable[[str], None]) -> dict[st
         state, metrics = compiled(state, frozen, batch)
         losses.append(float(metrics["loss"]))  # float() waits for the step to finish
 
-    warmup, seconds, _ = bench_lib._timed(run, spec["steps"])
+    warmup, seconds, _ = timed(run, spec["steps"])
     del state
     median = statistics.median(seconds)
     log(f"train: median step {median * 1e3:.1f} ms")
@@ -247,12 +257,12 @@ def _decode(spec: Mapping[str, Any], mesh, log: Callable[[str], None]) -> dict[s
 
     cfg = model_config(spec, param_dtype="bfloat16")
     model = _build(cfg, mesh, spec["seed"])
-    prompts = bench_lib.random_tokens(spec["vocab"], spec["batch"], spec["prompt_len"], spec["seed"]).tolist()
+    prompts = random_tokens(spec["vocab"], spec["batch"], spec["prompt_len"], spec["seed"]).tolist()
     log(
         f"decode: compiling and warming up greedy_generate ({spec['batch']} prompts of {spec['prompt_len']} "
         f"tokens, {spec['new_tokens']} new tokens each), then {spec['repeats']} timed calls"
     )
-    warmup, seconds, out = bench_lib._timed(
+    warmup, seconds, out = timed(
         lambda: greedy_generate(
             model, prompts, max_new_tokens=spec["new_tokens"], eos_id=-1, pad_id=0, batch_size=spec["batch"]
         ),
@@ -284,7 +294,9 @@ def rates(spec: Mapping[str, Any], kind: str) -> dict[str, Any]:
     }
 
 
-def train_figures(spec: Mapping[str, Any], median_step_seconds: float, xla_flops: float | None, kind: str):
+def train_figures(
+    spec: Mapping[str, Any], median_step_seconds: float, xla_flops: float | None, kind: str
+) -> dict[str, Any]:
     """Model FLOPs of a step, the FLOP/s achieved and MFU (None, with a reason, without a peak)."""
     flops = train_flops({k: spec[k] for k in DEFAULT_SHAPE}, spec["batch"], spec["seq"])
     achieved = flops["total"] / median_step_seconds
@@ -376,7 +388,3 @@ def run(spec: Mapping[str, Any], log: Callable[[str], None] = print) -> dict[str
         "decode": decode,
     }
 
-
-def write(report: Mapping[str, Any], path: str | Path) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(report, indent=2) + "\n")

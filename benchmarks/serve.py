@@ -4,7 +4,7 @@
 Two models are served by ``python -m mathpe_jax.serve`` in a subprocess on a free loopback port,
 once per mode, each time a fresh server. Without ``NAME=DIR`` specs they are two randomly
 initialised Llama-shaped checkpoints (``DEFAULT_SHAPE``, ~23M parameters, one with full and one with
-grouped-query attention), saved once into the work directory by ``bench_lib.make_llama`` and reused;
+grouped-query attention), saved once into the work directory by ``benchmarks.models.make_llama`` and reused;
 with random weights EOS is rare, so a request generates about ``max_new_tokens`` tokens, the
 workload of a server whose answers are worked solutions. (A model trained on short answers, such
 as a reversed-addition run, writes a handful of tokens: a request then costs about as much as its
@@ -53,6 +53,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.models import make_llama
+
 # The models made when none is given: random Llama-shaped checkpoints (name -> kv heads), small
 # enough to make in seconds and large enough that decoding one row reads weights rather than computes.
 DEFAULT_SHAPE = {"layers": 4, "width": 512, "heads": 8, "vocab": 8000, "mlp": 1376}
@@ -68,10 +70,6 @@ Log = Callable[[str], None]
 # -- models ----------------------------------------------------------------------------------------
 def default_models(workdir: str | Path, log: Log = print) -> list[str]:
     """``NAME=DIR`` of the two default checkpoints under ``workdir``, made where missing."""
-    from bench_lib import (
-        make_llama,  # beside this script; needs the bench extra (torch)
-    )
-
     specs = []
     for seed, (name, kv_heads) in enumerate(DEFAULT_MODELS.items()):
         directory = Path(workdir) / name
@@ -344,6 +342,7 @@ def measure(specs: Sequence[str], spec: Mapping[str, Any], max_batch: int, label
 
 
 def check_spec(spec: Mapping[str, Any]) -> None:
+    """Settings the check can run; raises ValueError naming the flag."""
     if spec["requests"] < 1:
         raise ValueError(f"--requests must be >= 1, got {spec['requests']}")
     if spec["max_batch"] < 2:
@@ -354,14 +353,19 @@ def check_spec(spec: Mapping[str, Any]) -> None:
         raise ValueError(f"--max_wait_ms must be >= 0, got {spec['max_wait_ms']}")
     if spec["max_new_tokens"] < 1:
         raise ValueError(f"--max_new_tokens must be >= 1, got {spec['max_new_tokens']}")
-    names = [s.partition("=")[0] for s in spec["models"]]
-    if any("=" not in s for s in spec["models"]) or len(set(names)) != len(names):
-        raise ValueError(f"--model: give distinct NAME=DIR specs, got {list(spec['models'])}")
+    names = [s.partition("=")[0] for s in spec["model"]]
+    if any("=" not in s for s in spec["model"]) or len(set(names)) != len(names):
+        raise ValueError(f"--model: give distinct NAME=DIR specs, got {list(spec['model'])}")
 
 
 def run(spec: Mapping[str, Any], log: Log = print) -> dict[str, Any]:
-    """Both modes against the models of ``spec`` (trained first when it names none)."""
-    specs = list(spec["models"]) or default_models(spec["workdir"], log)
+    """Both modes against the ``model`` specs (``NAME=DIR``) of ``spec``, or against two random
+    checkpoints made in ``workdir`` when it names none; the report ``tools/bench.py serve`` prints.
+
+    ``spec`` holds the sizes ``requests``, ``max_batch``, ``max_wait_ms``, ``max_new_tokens``,
+    ``warmup_bursts`` and ``request_timeout_s``.
+    """
+    specs = list(spec["model"]) or default_models(spec["workdir"], log)
     import jax  # only for the report: the platform the servers will decode on
 
     device = jax.devices()[0]
@@ -392,7 +396,3 @@ def run(spec: Mapping[str, Any], log: Log = print) -> dict[str, Any]:
         "tokens_per_second_ratio": on["tokens_per_second"] / off["tokens_per_second"] if off["tokens_per_second"] else None,
     }
 
-
-def write(report: Mapping[str, Any], path: str | Path) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(report, indent=2) + "\n")

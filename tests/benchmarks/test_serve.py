@@ -1,11 +1,14 @@
 """tools/bench.py serve end to end, small: two tiny Hugging Face checkpoints (Llama and Qwen2 shapes,
-random weights) served by the command-line server,
-batching on and off, a burst of 8 requests each. Only the report's shape and consistency are
-checked; timings only to be positive and ordered, never their speed or the throughput ratio.
+random weights) served by ``python -m mathpe_jax.serve`` processes, batching on and off, a burst of 8
+requests each. The command line runs in this process; the servers are what it measures. Only the
+report's shape and consistency are checked; timings only to be positive and ordered, never their
+speed or the throughput ratio. The command line's one run as a program is its refusal of a bad flag.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 
 import pytest
@@ -13,6 +16,7 @@ import pytest
 from tests.conftest import run_tool
 from tests.data.conftest import tiny_hf_tokenizer_dir  # noqa: F401 - fixture
 from tests.helpers_hf import tiny_checkpoint
+from tools import bench
 
 REQUESTS = 8
 MAX_NEW_TOKENS = 8
@@ -24,12 +28,14 @@ def report(tmp_path_factory, tiny_hf_tokenizer_dir):  # noqa: F811
     root = tmp_path_factory.mktemp("bench_serve")
     specs = [f"--model={name}={tiny_checkpoint(root / name, tiny_hf_tokenizer_dir, name)}" for name in MODELS]
     out = root / "report.json"
-    done = run_tool(
-        "bench.py", "serve", *specs, f"--requests={REQUESTS}", "--max_batch=4", "--max_wait_ms=20",
-        f"--max_new_tokens={MAX_NEW_TOKENS}", f"--out={out}", timeout=900,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    lines = done.stdout.strip().splitlines()
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        status = bench.main([
+            "serve", *specs, f"--requests={REQUESTS}", "--max_batch=4", "--max_wait_ms=20",
+            f"--max_new_tokens={MAX_NEW_TOKENS}", f"--out={out}",
+        ])
+    assert status == 0
+    lines = printed.getvalue().strip().splitlines()
     assert len(lines) > 4 and any(line.startswith("batching on:") for line in lines[:-1])  # progress, then JSON
     report = json.loads(lines[-1])
     assert json.loads(out.read_text()) == report
@@ -59,6 +65,6 @@ def test_both_modes_without_errors(report):
     assert report["throughput_ratio"] > 0  # its size is the benchmark's finding, not the test's
 
 
-def test_bad_flags_are_one_line():
+def test_the_program_refuses_a_bad_flag_in_one_line():
     done = run_tool("bench.py", "serve", "--requests=0")
-    assert done.returncode != 0 and "--requests must be >= 1" in done.stderr
+    assert (done.returncode, done.stderr) == (2, "error: --requests must be >= 1, got 0\n")
