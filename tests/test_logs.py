@@ -112,7 +112,9 @@ def test_the_echoes_of_a_failed_checkpoint_read_are_dropped(quiet, caplog, capfd
 
 
 def test_without_quieting_they_are_tracebacks(capfd, monkeypatch):
+    # Python's own hooks, whatever an entry point run in this process installed before.
     monkeypatch.setattr(sys, "unraisablehook", sys.__unraisablehook__)
+    monkeypatch.setattr(sys, "excepthook", sys.__excepthook__)
     late_result_on_a_closed_loop()
     pending = orbax_read("read_array_cancelled")
     pending.send(None)
