@@ -2,9 +2,9 @@
 checkpoints, its parameters for evaluation, results.json with provenance and its evaluation in
 TensorBoard (see ``ARCHITECTURE.md``, "Run directory contract").
 
-The names below are loaded on first use: ``run.layout`` is read by the sweep, its monitor and the
-analysis without JAX, and importing any submodule runs this file first, so it must not import the
-modules that need JAX (``restore``, ``checkpoint``) or tensorboardX until they are asked for.
+The names below are loaded on first use: the sweep, its monitor and the analysis import
+``run.layout`` without JAX, and importing any submodule runs this file first, so it must not import
+the modules that need JAX (``restore``, ``checkpoint``) until one of their names is asked for.
 """
 
 from __future__ import annotations

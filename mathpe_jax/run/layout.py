@@ -3,8 +3,9 @@
 Every name of the run-directory contract (``ARCHITECTURE.md``) and of a sweep directory is declared
 here and nowhere else, with the one reader and the one atomic writer of their JSON files, the rule
 that says what state a run is in, and the values of config keys that older runs saved none for.
-Only the standard library is used: the sweep, its monitor and the analysis of a sweep read run
-directories on machines (a laptop, a login node) where loading JAX would cost seconds or fail.
+Nothing but the standard library (and ``errors``) is imported: the sweep, its monitor and the
+analysis of a sweep read run directories on machines (a laptop, a login node) where loading JAX
+would cost seconds or fail.
 """
 
 from __future__ import annotations
