@@ -63,10 +63,10 @@ JAX_FREE_MODULES = ("run.layout", "analysis", "sweep.state", "sweep.monitor")
 JAX = ("jax", "jaxlib", "flax", "optax", "orbax")
 
 # The one module that names the files of a run and a sweep directory, and the names that are also
-# other words of the code (a results.json key and a figure, a command-line flag): those count only
+# other words of the code (a results.json key and a figure, command-line flags): those count only
 # where they are joined to a path (``/``).
 LAYOUT = Path(PACKAGE, "run", "layout.py")
-ALSO_WORDS = {"attention", "adapter"}
+ALSO_WORDS = {"attention", "adapter", "jobs", "logs"}
 # A Hugging Face model directory has a config.json too: conversion names it as ``HF_CONFIG``.
 HF_CONFIG_HOME = Path(PACKAGE, "convert")
 
