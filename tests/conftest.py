@@ -1,16 +1,24 @@
-"""Shared test set-up: the repository root on sys.path, the shared data directory, tiny models."""
+"""Shared test set-up: the repository root on sys.path, the shared data directory, and the tiny
+artefacts every area of the suite reuses instead of building its own: one finished tiny training
+run (``trained_run``, read-only; ``run_copy`` for a test that changes it) and one tiny Hugging Face
+checkpoint (``tiny_hf_checkpoint``). Each is built once per session: under pytest-xdist the first
+worker to ask builds it in the session's shared temporary directory and the others wait for it."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+
+from tests.data.conftest import tiny_hf_tokenizer_dir  # noqa: E402, F401 - fixture, for every directory
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
@@ -36,3 +44,56 @@ def run_tool(script: str, *args: str, cwd: Path = REPO_ROOT, timeout: float = 30
         timeout=timeout,
         check=False,
     )
+
+
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """``build(directory)`` once per test session, across pytest-xdist workers; returns the directory.
+
+    The workers of one session share the parent of their temporary directories, so the first one
+    builds there under a file lock and the others find it finished. Without xdist the parent holds
+    other sessions' directories too, hence a directory of this session's own.
+    """
+    from filelock import FileLock
+
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        directory = tmp_path_factory.mktemp(name) / name
+        build(directory)
+        return directory
+    root = tmp_path_factory.getbasetemp().parent
+    directory, done = root / name, root / f"{name}.done"
+    with FileLock(root / f"{name}.lock"):
+        if not done.exists():
+            shutil.rmtree(directory, ignore_errors=True)  # what a worker that failed half-way left
+            build(directory)
+            done.touch()
+    return directory
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> Path:
+    """A finished tiny RoPE run on addition (``tests.helpers_run.TINY_OVERRIDES``: 20 steps,
+    checkpoints at 10 and 20, evaluated), trained in-process once per session. Read-only: the
+    tests of every area share it; a test that evaluates, resumes or damages a run takes ``run_copy``."""
+    from mathpe_jax.main import run
+    from tests.helpers_run import tiny_config
+
+    return built_once(tmp_path_factory, "trained_run", lambda workdir: run(tiny_config("rope"), workdir, "train"))
+
+
+@pytest.fixture
+def run_copy(trained_run: Path, tmp_path: Path) -> Path:
+    """A private copy of ``trained_run`` (``tmp_path/run``) for a test that writes into it."""
+    return Path(shutil.copytree(trained_run, tmp_path / "run"))
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_checkpoint(tmp_path_factory, request) -> Path:
+    """A tiny random Llama with the tiny BPE tokenizer (``tests.helpers_hf.tiny_checkpoint``), saved
+    once per session. Read-only: copy it before changing it."""
+    from tests.helpers_hf import tiny_checkpoint
+
+    def build(directory: Path) -> None:
+        directory.mkdir(parents=True)
+        tiny_checkpoint(directory, request.getfixturevalue("tiny_hf_tokenizer_dir"))  # only where it is built
+
+    return built_once(tmp_path_factory, "tiny_hf_checkpoint", build)
