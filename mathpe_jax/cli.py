@@ -5,8 +5,10 @@ file named on the command line and checks each ``--config.KEY=VALUE`` override a
 missing file, a file that does not load, or an unknown key (with the closest known key) is one
 line: ``error: <message>``, exit status 2. Any ``UserError`` raised by ``main`` ends the same way.
 ``--verbose`` (defined here, so every entry point has it) keeps the libraries' INFO lines.
-A tool that is also called in-process parses a flag set of its own instead (``tool_flags``,
-``parse_tool_flags``), with the same one-line errors and ``--verbose``.
+The tools without a config file parse a flag set of their own instead (``tool_flags``,
+``parse_tool_flags``), with the same one-line errors and ``--verbose``, so that their ``main(argv)``
+can also be called in-process; ``run`` stays for the entry points with a config file (``main``,
+``tools/plan_memory.py``), whose flag ml_collections defines in absl's global set from ``sys.argv``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import ConfigDict
 
 from mathpe_jax.errors import ConfigError, UserError
@@ -155,15 +157,20 @@ def parse_tool_flags(own: flags.FlagValues, argv: Sequence[str], doc: str) -> li
     returns the positional arguments. A flag error is one ``error:`` line (exit status 2);
     ``--help`` prints ``doc`` and the flags (exit status 0); library logs follow ``--verbose``."""
     own.unparse_flags()
+    error, positional = None, []
     try:
         positional = own(["", *argv])[1:]
     except flags.Error as err:
-        fail(str(err).splitlines()[0])
-    if own.help:
+        error = str(err).splitlines()[0]
+    if own["help"].value:  # even when a required flag is missing
         print(f"{doc.strip()}\n\nflags:\n{own.get_help()}")
         sys.exit(0)
+    if error:
+        fail(error)
     if not FLAGS.is_parsed():
         FLAGS.mark_as_parsed()  # absl's own flags (its logging's) keep their defaults
+    FLAGS.verbose = own.verbose  # so that ``fail`` shows the trace, as for every entry point
+    logging.use_absl_handler()  # as ``app.run`` does: the handler that ``quiet_library_logs`` filters
     quiet_library_logs(own.verbose)
     return positional
 

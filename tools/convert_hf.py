@@ -26,10 +26,11 @@ import json
 import shutil
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from absl import app, flags
+from absl import flags
 
 from mathpe_jax import cli
 from mathpe_jax.convert import ConversionError, export_hf, export_peft, load_hf, load_model, save_model
@@ -40,6 +41,7 @@ from mathpe_jax.convert.output import check_apart, real, replaced, staged
 from mathpe_jax.convert.peft import CONFIG_FILE as PEFT_CONFIG
 from mathpe_jax.convert.peft import WEIGHTS_FILE as PEFT_WEIGHTS
 from mathpe_jax.data.hf_tokenizer import HFTokenizer
+from mathpe_jax.errors import UserError
 from mathpe_jax.inference import load_checkpoint
 from mathpe_jax.model.lora import load_adapter, lora_modules, merge_lora
 from mathpe_jax.run.layout import CHECKPOINTS as RUN_CHECKPOINTS
@@ -73,15 +75,21 @@ WRITTEN = (
 )
 PEFT_WRITTEN = (PEFT_CONFIG, PEFT_WEIGHTS)
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("hf_dir", None, "Hugging Face model directory or hub id to convert")
-flags.DEFINE_string("out", None, "output directory (new or empty, unless --overwrite)", required=True)
-flags.DEFINE_bool("overwrite", False, "replace what an earlier conversion wrote in a non-empty --out")
-flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16", "float16"], "parameter dtype of the conversion")
-flags.DEFINE_bool("to_hf", False, "convert --checkpoint back to a Hugging Face directory")
-flags.DEFINE_string("checkpoint", None, "our converted checkpoint or a run directory (with --to_hf)")
-flags.DEFINE_string("adapter", None, "a save_adapter directory to export in PEFT format (with --to_hf)")
-flags.DEFINE_string("peft_out", None, "where the --adapter goes in PEFT format (default: OUT/peft)")
+FLAGS = cli.tool_flags()
+flags.DEFINE_string("hf_dir", None, "Hugging Face model directory or hub id to convert", flag_values=FLAGS)
+flags.DEFINE_string("out", None, "output directory (new or empty, unless --overwrite)", required=True,
+                    flag_values=FLAGS)
+flags.DEFINE_bool("overwrite", False, "replace what an earlier conversion wrote in a non-empty --out",
+                  flag_values=FLAGS)
+flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16", "float16"], "parameter dtype of the conversion",
+                  flag_values=FLAGS)
+flags.DEFINE_bool("to_hf", False, "convert --checkpoint back to a Hugging Face directory", flag_values=FLAGS)
+flags.DEFINE_string("checkpoint", None, "our converted checkpoint or a run directory (with --to_hf)",
+                    flag_values=FLAGS)
+flags.DEFINE_string("adapter", None, "a save_adapter directory to export in PEFT format (with --to_hf)",
+                    flag_values=FLAGS)
+flags.DEFINE_string("peft_out", None, "where the --adapter goes in PEFT format (default: OUT/peft)",
+                    flag_values=FLAGS)
 
 
 def is_run(path: Path) -> bool:
@@ -243,26 +251,32 @@ def _interrupted(signum: int, frame) -> NoReturn:
     raise SystemExit(128 + signum)
 
 
-def main(argv: list[str]) -> None:
-    del argv
+def main(argv: Sequence[str]) -> int:
+    """``tools/convert_hf.py`` with ``argv`` the arguments after the program name; the exit status."""
+    if extra := cli.parse_tool_flags(FLAGS, argv, __doc__):
+        cli.fail(f"unexpected arguments {' '.join(extra)}: every input is a flag")
     if FLAGS.to_hf == bool(FLAGS.hf_dir) or FLAGS.to_hf != bool(FLAGS.checkpoint):
-        raise app.UsageError("give either --hf_dir, or --to_hf with --checkpoint")
+        cli.fail("give either --hf_dir, or --to_hf with --checkpoint")
     if FLAGS.adapter and not FLAGS.to_hf:
-        raise app.UsageError("--adapter goes with --to_hf")
+        cli.fail("--adapter goes with --to_hf")
     if FLAGS.peft_out and not FLAGS.adapter:
-        raise app.UsageError("--peft_out goes with --adapter")
+        cli.fail("--peft_out goes with --adapter")
     signal.signal(signal.SIGTERM, _interrupted)
-    report = convert(
-        Path(FLAGS.out),
-        hf_dir=FLAGS.hf_dir,
-        checkpoint=FLAGS.checkpoint,
-        adapter=FLAGS.adapter,
-        peft_out=Path(FLAGS.peft_out) if FLAGS.peft_out else None,
-        overwrite=FLAGS.overwrite,
-        dtype=FLAGS.dtype,
-    )
+    try:
+        report = convert(
+            Path(FLAGS.out),
+            hf_dir=FLAGS.hf_dir,
+            checkpoint=FLAGS.checkpoint,
+            adapter=FLAGS.adapter,
+            peft_out=Path(FLAGS.peft_out) if FLAGS.peft_out else None,
+            overwrite=FLAGS.overwrite,
+            dtype=FLAGS.dtype,
+        )
+    except UserError as err:
+        cli.fail(str(err))
     print("\n".join(report))
+    return 0
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    sys.exit(main(sys.argv[1:]))

@@ -9,10 +9,12 @@ prints one snapshot as JSON for scripts. The monitor only reads, so it is safe b
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
+
+from absl import flags
 
 from mathpe_jax import cli
 from mathpe_jax.errors import UserError
@@ -20,30 +22,28 @@ from mathpe_jax.sweep.monitor import render, snapshot
 
 CLEAR = "\x1b[2J\x1b[H"  # clear the terminal and move to its top-left corner
 
-
-def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("dir", help="sweep directory, or any directory with run directories under it")
-    parser.add_argument("--once", action="store_true", help="print the table once and exit")
-    parser.add_argument("--json", action="store_true", help="print one snapshot as JSON and exit")
-    parser.add_argument("--interval", type=float, default=10.0, help="seconds between refreshes (default 10)")
-    args = parser.parse_args(argv)
-    if args.interval <= 0:
-        parser.error(f"--interval={args.interval:g}: must be positive")
-    return args
+FLAGS = cli.tool_flags()
+flags.DEFINE_bool("once", False, "print the table once and exit", flag_values=FLAGS)
+flags.DEFINE_bool("json", False, "print one snapshot as JSON and exit", flag_values=FLAGS)
+flags.DEFINE_float("interval", 10.0, "seconds between refreshes", flag_values=FLAGS)
+flags.register_validator("interval", lambda seconds: seconds > 0, "--interval must be positive", flag_values=FLAGS)
 
 
-def main(argv: list[str]) -> int:
-    args = parse(argv)
+def main(argv: Sequence[str]) -> int:
+    """``tools/monitor.py DIR`` with ``argv`` the arguments after the program name; the exit status."""
+    args = cli.parse_tool_flags(FLAGS, argv, __doc__)
+    if len(args) != 1:
+        cli.fail("give one directory: a sweep directory, or any directory with run directories under it")
+    directory = args[0]
     try:
-        if args.json:
-            print(json.dumps(snapshot(args.dir), indent=2))
-        elif args.once:
-            print(render(snapshot(args.dir)))
+        if FLAGS.json:
+            print(json.dumps(snapshot(directory), indent=2))
+        elif FLAGS.once:
+            print(render(snapshot(directory)))
         else:
             while True:
-                print(CLEAR + render(snapshot(args.dir)), flush=True)
-                time.sleep(args.interval)
+                print(CLEAR + render(snapshot(directory)), flush=True)
+                time.sleep(FLAGS.interval)
     except UserError as err:
         cli.fail(str(err))
     except KeyboardInterrupt:  # Ctrl-C is how a watch ends

@@ -8,22 +8,26 @@ planned by DIR/sweep.json and never started) are left out, and named in the repo
 
 from __future__ import annotations
 
-import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from mathpe_jax import cli
 from mathpe_jax.analysis.report import write_report
 
+FLAGS = cli.tool_flags()
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("directory", help="sweep directory (or any directory holding run directories)")
-    args = parser.parse_args(argv)
-    if not Path(args.directory).is_dir():
-        cli.fail(f"{args.directory}: no such directory")
+
+def main(argv: Sequence[str]) -> int:
+    """``tools/report.py DIR`` with ``argv`` the arguments after the program name; the exit status."""
+    args = cli.parse_tool_flags(FLAGS, argv, __doc__)
+    if len(args) != 1:
+        cli.fail("give one directory: a sweep directory, or any directory holding run directories")
+    directory = args[0]
+    if not Path(directory).is_dir():
+        cli.fail(f"{directory}: no such directory")
     try:
-        written = write_report(args.directory)
+        written = write_report(directory)
     except ValueError as error:
         cli.fail(str(error))
     if written.warning:
