@@ -15,7 +15,7 @@ import huggingface_hub
 import jax
 import numpy as np
 from flax import nnx
-from jax.sharding import AxisType, Mesh
+from jax.sharding import Mesh
 
 from mathpe_jax.convert.architectures import architecture
 from mathpe_jax.convert.errors import ConversionError
@@ -24,7 +24,8 @@ from mathpe_jax.convert.hf_config import HF_CONFIG, model_config, read_hf_config
 from mathpe_jax.convert.safetensors_io import SafetensorsReader
 from mathpe_jax.model.config import ModelConfig
 from mathpe_jax.model.transformer import Decoder
-from mathpe_jax.parallel.sharding import MESH_AXES, state_shardings
+from mathpe_jax.parallel.mesh import make_mesh
+from mathpe_jax.parallel.sharding import state_shardings
 
 # Files a conversion needs from the hub: config, weights and tokenizer, never *.bin or *.pt.
 HUB_PATTERNS = [
@@ -51,11 +52,6 @@ def resolve(path_or_hub_id: str | Path) -> Path:
         raise ConversionError(
             f"{str(path_or_hub_id)!r} is neither a directory nor a reachable hub id: {reason}"
         ) from err
-
-
-def default_mesh() -> Mesh:
-    """All mesh axes of size 1 on the first device."""
-    return jax.make_mesh((1, 1, 1), MESH_AXES, axis_types=(AxisType.Auto,) * 3, devices=jax.devices()[:1])
 
 
 def _place(array: np.ndarray, variable: nnx.Variable, sharding: jax.sharding.Sharding) -> jax.Array:
@@ -85,7 +81,7 @@ def load_hf(
         if unmapped:
             name = "/".join(map(str, unmapped[0]))
             raise ConversionError(f"no {hf['model_type']} tensor maps to our variable {name}")
-        shardings = dict(nnx.to_flat_state(state_shardings(state, mesh or default_mesh())))
+        shardings = dict(nnx.to_flat_state(state_shardings(state, mesh or make_mesh(devices=jax.devices()[:1]))))
         for m in maps:
             for path, array in zip(m.paths, m.to_ours(reader.read(m.hf_name))):
                 variables[path].set_value(_place(array, variables[path], shardings[path].get_value()))

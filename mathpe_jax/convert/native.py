@@ -20,10 +20,10 @@ import orbax.checkpoint as ocp
 from flax import nnx
 from jax.sharding import Mesh
 
-from mathpe_jax.convert.load import default_mesh
 from mathpe_jax.model.config import ModelConfig
 from mathpe_jax.model.lora import base_params
 from mathpe_jax.model.transformer import Decoder
+from mathpe_jax.parallel.mesh import make_mesh
 from mathpe_jax.parallel.sharding import state_shardings
 
 CONFIG_FILE = "model_config.json"
@@ -64,11 +64,12 @@ def saved_hf_config(directory: str | Path) -> dict[str, Any] | None:
 
 
 def load_model(directory: str | Path, mesh: Mesh | None = None) -> tuple[Decoder, ModelConfig]:
-    """Rebuilds the model with every parameter restored straight onto its sharding on ``mesh``."""
+    """Rebuilds the model with every parameter restored straight onto its sharding on ``mesh`` (by
+    default the first device)."""
     directory = Path(directory).absolute()
     cfg = read_model_config(directory)
     graphdef, state = nnx.split(nnx.eval_shape(lambda: Decoder(cfg, rngs=nnx.Rngs(0))))
-    shardings = state_shardings(state, mesh or default_mesh())
+    shardings = state_shardings(state, mesh or make_mesh(devices=jax.devices()[:1]))
     target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), state, shardings)
     with ocp.StandardCheckpointer() as checkpointer:
         restored = checkpointer.restore(directory / PARAMS_DIR, target)

@@ -1,4 +1,4 @@
-"""Hugging Face tokenizers behind the ``Tokenizer`` protocol, and ``load_tokenizer`` for config specs.
+"""Hugging Face tokenizers behind the ``Tokenizer`` protocol.
 
 A converted checkpoint must be fed exactly the ids its tokenizer produces, so this wraps
 ``AutoTokenizer`` rather than re-implementing any tokenizer. Special tokens are left to the data
@@ -12,13 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from transformers import AutoTokenizer
-
-from mathpe_jax.data.sentencepiece_tokenizer import SentencePieceTokenizer
-from mathpe_jax.data.tokenizer import CharTokenizer, Tokenizer
-from mathpe_jax.hub import is_hub_id
-
-# Either file is enough for AutoTokenizer to build a tokenizer from a directory.
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 
 
 class HFTokenizer:
@@ -56,26 +49,3 @@ class HFTokenizer:
         # No clean-up of spaces before punctuation: "3 . 5" must not come back as "3. 5".
         return self._tok.decode(list(ids), skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
-
-def load_tokenizer(spec: str | Path) -> Tokenizer:
-    """The tokenizer a config names.
-
-    ``"char"``: ``CharTokenizer``; a ``.model`` file: ``SentencePieceTokenizer``; a directory with
-    ``tokenizer.json`` or ``tokenizer_config.json``: ``HFTokenizer``; an ``owner/name`` that is not a
-    local path: ``HFTokenizer`` from the Hub. Anything else raises, naming ``spec``.
-    """
-    text, path = str(spec), Path(spec)
-    if text == "char":
-        return CharTokenizer()
-    if path.suffix == ".model":
-        return SentencePieceTokenizer(path)
-    if path.is_dir():
-        if any((path / name).is_file() for name in TOKENIZER_FILES):
-            return HFTokenizer(path)
-        raise ValueError(f"tokenizer directory {text} has none of {list(TOKENIZER_FILES)}")
-    if not path.exists() and is_hub_id(text):
-        return HFTokenizer(text)
-    raise ValueError(
-        f"unknown tokenizer spec {text!r}: expected 'char', a SentencePiece .model file, "
-        "a directory with Hugging Face tokenizer files, or a Hub id owner/name"
-    )

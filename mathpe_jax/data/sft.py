@@ -117,15 +117,6 @@ class SFTBatches:
             seq_len=padded_length(longest, self.length_quantum),
         )
 
-    def padding_fraction(self, epoch: int = 0) -> float:
-        """Share of the epoch's ``[B, T]`` input positions that are padding."""
-        real = padded = 0
-        for rows in self._epoch_batches(epoch):
-            lengths = self._lengths[rows]
-            real += int(lengths.sum())
-            padded += len(rows) * padded_length(int(lengths.max()), self.length_quantum)
-        return 1.0 - real / padded
-
     def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
         """Example indices of every batch of ``epoch``, in step order (the last epoch is cached)."""
         if self._cached is None or self._cached[0] != epoch:

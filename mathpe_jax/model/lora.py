@@ -8,15 +8,11 @@ model is unchanged until training moves B). ``LoRAParam`` subclasses ``nnx.Param
 saves or places all parameters keeps working, and ``nnx.state(model, LoRAParam)`` selects the
 adapters alone.
 
-How a trainer uses it::
+How a trainer uses it (what mathpe_jax.train does): only the trainable variables are
+differentiated and have optimizer state; the base is a frozen input::
 
     model = apply_lora(model, lora_config)
-    # Split by filter (what mathpe_jax.train does): only the trainable variables are
-    # differentiated and have optimizer state; the base is a frozen input.
     graphdef, trainable, frozen = nnx.split(model, trainable_filter(lora_config), ...)
-    # Or one optimizer over every nnx.Param: the frozen ones get set_to_zero, which keeps no state.
-    tx = optax.multi_transform({"trainable": adamw, "frozen": optax.set_to_zero()},
-                               optimizer_labels(lora_config))
 
 ``train_pe=True`` makes the PE's own parameters (everything under the decoder's ``pe``) trainable
 too, to swap the PE of a converted model. Dropout is off until ``model.train()`` (and back off with
@@ -29,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +38,6 @@ from safetensors.numpy import load_file, save_file
 LoRAParam = nnx.LoRAParam
 CONFIG_FILE = "lora_config.json"
 WEIGHTS_FILE = "lora.safetensors"
-TRAINABLE, FROZEN = "trainable", "frozen"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,13 +118,6 @@ class LoRALinear(nnx.Linear):
         self.kernel.set_value((kernel.astype(jnp.float32) + self.delta()).astype(kernel.dtype))
         self.merged = True
 
-    def unmerge(self) -> None:
-        if not self.merged:
-            raise ValueError("LoRA layer is not merged")
-        kernel = self.kernel[...]
-        self.kernel.set_value((kernel.astype(jnp.float32) - self.delta()).astype(kernel.dtype))
-        self.merged = False
-
 
 def _dotted(path: tuple[Any, ...]) -> str:
     return ".".join(map(str, path))
@@ -178,18 +165,6 @@ def merge_lora(model: nnx.Module) -> nnx.Module:
     return model
 
 
-def unmerge_lora(model: nnx.Module) -> nnx.Module:
-    """Undoes ``merge_lora``; float32 kernels come back within float32 rounding of the originals."""
-    for m in lora_modules(model).values():
-        m.unmerge()
-    return model
-
-
-def lora_state(model: nnx.Module) -> nnx.State:
-    """The adapter weights alone."""
-    return nnx.state(model, LoRAParam)
-
-
 def base_params(model: nnx.Module) -> nnx.State:
     """Every parameter but the adapters, refusing while an adapter is not merged into its kernel.
 
@@ -209,22 +184,6 @@ def trainable_filter(config: LoRAConfig) -> filterlib.Filter:
     if config.train_pe:
         return nnx.Any(LoRAParam, nnx.All(nnx.Param, nnx.PathContains("pe")))
     return LoRAParam
-
-
-def optimizer_labels(config: LoRAConfig) -> Callable[[Any], Any]:
-    """``params -> labels`` for ``optax.multi_transform``: "trainable" or "frozen" per leaf.
-
-    Decided by path, since optax passes plain arrays: adapters sit at ``.../lora/lora_a|lora_b`` and the
-    PE's parameters under the top-level ``pe``; this matches ``trainable_filter`` on a Decoder.
-    """
-
-    def label(keypath, _) -> str:
-        keys = [k.key for k in keypath if isinstance(k, jax.tree_util.DictKey)]
-        adapter = keys[-2:] in (["lora", "lora_a"], ["lora", "lora_b"])
-        pe = config.train_pe and keys[:1] == ["pe"]
-        return TRAINABLE if adapter or pe else FROZEN
-
-    return lambda params: jax.tree_util.tree_map_with_path(label, params)
 
 
 def adapter_config(model: nnx.Module) -> LoRAConfig:
@@ -267,7 +226,7 @@ def load_adapter(model: nnx.Module, directory: str | Path) -> nnx.Module:
         raise ValueError(f"model's LoRA config {adapter_config(model)} differs from the adapter's {config}")
     merged = [path for path, m in lora_modules(model).items() if m.merged]
     if merged:
-        raise ValueError(f"LoRA adapter at {merged[0]} is merged; call unmerge_lora before loading new weights")
+        raise ValueError(f"LoRA adapter at {merged[0]} is merged into its kernel; load adapters into an unmerged model")
     saved = load_file(directory / WEIGHTS_FILE)
     variables = _adapter_arrays(model, config)
     if set(saved) != set(variables):

@@ -7,9 +7,9 @@ import pytest
 from flax import nnx
 
 from mathpe_jax.convert import load_hf, load_model, save_model
-from mathpe_jax.convert.load import default_mesh
 from mathpe_jax.convert.native import saved_hf_config
 from mathpe_jax.model.lora import LoRAConfig, apply_lora, merge_lora
+from mathpe_jax.parallel.mesh import make_mesh
 
 
 def params(model):
@@ -19,7 +19,7 @@ def params(model):
 def test_save_and_load_round_trip(hf_dirs, tmp_path):
     model, cfg, hf_config = load_hf(hf_dirs["qwen2"])
     save_model(model, cfg, tmp_path, hf_config=hf_config)
-    restored, restored_cfg = load_model(tmp_path, mesh=default_mesh())
+    restored, restored_cfg = load_model(tmp_path, mesh=make_mesh())
     assert restored_cfg == cfg and saved_hf_config(tmp_path) == hf_config
     expected, got = params(model), params(restored)
     assert set(got) == set(expected)

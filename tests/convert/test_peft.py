@@ -16,7 +16,7 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
 from mathpe_jax.convert import ConversionError, export_peft, load_hf, load_peft
-from mathpe_jax.model.lora import LoRAConfig, apply_lora, lora_modules, lora_state
+from mathpe_jax.model.lora import LoRAConfig, LoRAParam, apply_lora, lora_modules
 from tests.convert.tiny_hf import CONFIGS, hf_logits, our_logits
 
 # Per architecture: our target regex and the PEFT target_modules it must export as.
@@ -63,7 +63,7 @@ def test_peft_adapter_on_transformers_matches_our_lora(model_type, hf_dirs, prom
 
 
 def adapter_arrays(model):
-    return {path: np.asarray(v[...]) for path, v in nnx.to_flat_state(lora_state(model))}
+    return {path: np.asarray(v[...]) for path, v in nnx.to_flat_state(nnx.state(model, LoRAParam))}
 
 
 def test_peft_options_we_cannot_compute_are_refused(hf_dirs, tmp_path):

@@ -1,4 +1,4 @@
-"""LoRA: a no-op until trained, exact merge / unmerge, only adapters (and the PE if asked) train."""
+"""LoRA: a no-op until trained, an exact merge, only adapters (and the PE if asked) train."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import optax
 import pytest
 from flax import nnx
 
+from mathpe_jax.data.batching import Batch
 from mathpe_jax.model.lora import (
     LoRAConfig,
     LoRAParam,
@@ -16,13 +17,11 @@ from mathpe_jax.model.lora import (
     base_params,
     load_adapter,
     lora_modules,
-    lora_state,
     merge_lora,
-    optimizer_labels,
     save_adapter,
     trainable_filter,
-    unmerge_lora,
 )
+from mathpe_jax.train.step import TrainState, make_train_step
 from tests.model.helpers import tiny_model
 
 TOKENS = jnp.asarray(np.random.default_rng(0).integers(0, 32, size=(2, 24)))
@@ -77,7 +76,7 @@ def test_bad_config_is_one_line(changes):
     assert "lora." in str(err.value) and "\n" not in str(err.value)
 
 
-def test_merge_then_unmerge_is_exact_to_float32_rounding():
+def test_merge_folds_the_update_into_the_kernel_to_float32_rounding():
     model = tiny_model()
     kernels = flat(base_params(model))
     apply_lora(model, LoRAConfig(rank=4, alpha=8.0, target_modules=ALL_LINEARS))
@@ -88,15 +87,12 @@ def test_merge_then_unmerge_is_exact_to_float32_rounding():
     merge_lora(model)
     # x (W + sAB) and xW + s(xA)B round differently: float32 noise on logits of size ~5.
     np.testing.assert_allclose(logits(model), adapted, rtol=0, atol=1e-4)
-    with pytest.raises(ValueError, match="already merged"):
-        merge_lora(model)
-    unmerge_lora(model)
     eps = np.finfo(np.float32).eps
     for path, layer in lora_modules(model).items():
-        original = kernels[tuple(int(k) if k.isdigit() else k for k in path.split(".")) + ("kernel",)]
-        bound = eps * (np.abs(original) + np.abs(np.asarray(layer.delta())))
-        assert np.all(np.abs(np.asarray(layer.kernel[...]) - original) <= bound), path
-    np.testing.assert_allclose(logits(model), adapted, rtol=0, atol=1e-4)
+        expected = kernels[tuple(int(k) if k.isdigit() else k for k in path.split(".")) + ("kernel",)] + layer.delta()
+        assert np.all(np.abs(np.asarray(layer.kernel[...]) - expected) <= eps * np.abs(expected)), path
+    with pytest.raises(ValueError, match="already merged"):
+        merge_lora(model)
 
 
 @pytest.mark.parametrize("train_pe", [False, True])
@@ -108,7 +104,7 @@ def test_only_adapters_and_optionally_the_pe_get_gradients(train_pe):
     pe_paths = {p for p in flat(trainable) if p[0] == "pe"}
     assert pe_paths == ({("pe", "table")} if train_pe else set())
     assert all(isinstance(v, LoRAParam) for p, v in nnx.to_flat_state(trainable) if p[0] != "pe")
-    assert len(flat(trainable)) == len(flat(lora_state(model))) + len(pe_paths)
+    assert len(flat(trainable)) == len(flat(nnx.state(model, LoRAParam))) + len(pe_paths)
 
     def loss(params):
         return jnp.mean(nnx.merge(graphdef, params, frozen)(TOKENS, POSITIONS).logits ** 2)
@@ -119,27 +115,23 @@ def test_only_adapters_and_optionally_the_pe_get_gradients(train_pe):
     assert np.abs(flat(grads)[("layers", 0, "attn", "q_proj", "lora", "lora_b")]).max() > 0
 
 
-def test_multi_transform_keeps_no_state_for_the_frozen_base():
+def test_a_training_step_keeps_state_for_and_moves_only_the_trainable_part():
+    """The split training uses: the frozen base has no optimizer state, and a step moves the
+    adapters' B and the PE (A's gradient is 0 while B = 0)."""
     model = tiny_model("t5")
     config = LoRAConfig(rank=2, train_pe=True)
     apply_lora(model, config)
-    tx = optax.multi_transform({"trainable": optax.adam(1e-2), "frozen": optax.set_to_zero()}, optimizer_labels(config))
-    optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
-    labels = optimizer_labels(config)(nnx.state(model, nnx.Param))
-    trainable_paths = {p for p, v in nnx.to_flat_state(labels) if v.get_value() == "trainable"}
-    assert trainable_paths == set(flat(nnx.state(model, trainable_filter(config))))
+    graphdef, params, rngs, frozen = nnx.split(model, trainable_filter(config), nnx.RngState, ...)
+    tx = optax.adam(1e-2)
+    state = TrainState(jnp.int32(0), params, tx.init(params), rngs)
+    trainable_size = sum(x.size for x in jax.tree.leaves(params))
+    assert sum(x.size for x in jax.tree.leaves(state.opt_state) if x.ndim) == 2 * trainable_size  # adam's moments
 
-    trainable_size = sum(v.size for v in flat(nnx.state(model, trainable_filter(config))).values())
-    state_size = sum(x.size for x in jax.tree.leaves(nnx.state(optimizer, nnx.OptState)) if x.ndim)
-    assert state_size == 2 * trainable_size  # adam's two moments, for trainable leaves only
-
-    before = flat(nnx.state(model, nnx.Param))
-    grads = nnx.grad(lambda m: jnp.mean(m(TOKENS, POSITIONS).logits ** 2))(model)
-    optimizer.update(model, grads)
-    after = flat(nnx.state(model, nnx.Param))
-    for path, value in before.items():
-        changed = not np.array_equal(after[path], value)
-        assert changed == (path in trainable_paths and path[-1] != "lora_a"), path  # A's gradient is 0 while B = 0
+    batch = Batch(TOKENS, jnp.roll(TOKENS, -1, axis=1), POSITIONS, jnp.ones(TOKENS.shape, jnp.float32))
+    before = flat(params)
+    after = flat(jax.jit(make_train_step(graphdef, tx, grad_accum=1))(state, frozen, batch)[0].params)
+    moved = {path for path, value in before.items() if not np.array_equal(after[path], value)}
+    assert moved == {path for path in before if path[-1] != "lora_a"} and ("pe", "table") in moved
 
 
 def test_dropout_only_in_train_mode():
@@ -163,7 +155,7 @@ def test_save_and_load_adapter_with_the_pe(tmp_path):
 
     restored = load_adapter(tiny_model("t5"), tmp_path)
     np.testing.assert_array_equal(logits(restored), logits(model))
-    expected, got = flat(lora_state(model)), flat(lora_state(restored))
+    expected, got = flat(nnx.state(model, LoRAParam)), flat(nnx.state(restored, LoRAParam))
     assert set(got) == set(expected)
     for path, value in expected.items():
         np.testing.assert_array_equal(got[path], value)
