@@ -54,13 +54,14 @@ def main_command(workdir: Path, config: str = "rope", **overrides) -> list[str]:
     return args
 
 
-def run_command(args: list[str], timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Runs ``args`` from the repository root on the CPU, with ``env`` added to the environment."""
+def run_command(args: list[str], timeout: float = 900, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Runs ``args`` from the repository root on the CPU, with ``env`` added to the environment; the
+    timeout is generous, for a 2-core machine that other work shares."""
     env = {**os.environ, "JAX_PLATFORMS": "cpu", **(env or {})}
     return subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def run_main(
-    workdir: Path, config: str = "rope", timeout: float = 300, env: dict[str, str] | None = None, **overrides
+    workdir: Path, config: str = "rope", timeout: float = 900, env: dict[str, str] | None = None, **overrides
 ) -> subprocess.CompletedProcess:
     return run_command(main_command(workdir, config, **overrides), timeout, env)
