@@ -139,6 +139,7 @@ def spec_of(mode: str, names: Sequence[str]) -> dict[str, Any]:
 
 
 def make_model() -> None:
+    """Saves a random Llama and its tokenizer to --out: a model the other modes read without a download."""
     if not FLAGS.out:
         cli.fail("make-model needs --out")
     try:

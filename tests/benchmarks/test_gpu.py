@@ -45,6 +45,7 @@ def expected_flops() -> int:
     return 6 * n * tokens + 12 * layers * SIZES["batch"] * SIZES["seq"] ** 2 * width // 2
 
 
+@pytest.mark.slow
 def test_report_figures_on_cpu(run):
     report = run["report"]
     assert run["lines"][0].startswith("device: cpu") and len(run["lines"]) > 3  # progress, then JSON
@@ -65,6 +66,7 @@ def test_report_figures_on_cpu(run):
     assert json.loads(run["out"].read_text()) == report
 
 
+@pytest.mark.slow
 def test_decoding_against_the_bandwidth_bound(run):
     report = run["report"]
     assert report["bandwidth_source"] == "--bandwidth_gbs"
@@ -79,6 +81,7 @@ def test_decoding_against_the_bandwidth_bound(run):
     assert decode["fraction_of_bound"] > 0
 
 
+@pytest.mark.slow
 def test_a_given_peak_makes_mfu_a_number(run):
     report = run["report"]
     spec = {**report["config"], "peak_tflops": 0.5}

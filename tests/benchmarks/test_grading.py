@@ -15,6 +15,7 @@ def run_bench(capsys, *args: str) -> dict:
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_labels_scores_both_graders_on_every_labelled_file(capsys) -> None:
     report = run_bench(capsys, "labels")
     assert report["mode"] == "labels"
@@ -26,6 +27,7 @@ def test_labels_scores_both_graders_on_every_labelled_file(capsys) -> None:
     assert all(c["mathpe_jax"] >= c["math-verify"] for c in files.values())
 
 
+@pytest.mark.slow
 def test_throughput_reports_rates_for_both_graders(capsys) -> None:
     report = run_bench(capsys, "throughput", "--n=60", "--peer_n=10")
     assert (report["n"], report["peer_n"], report["one_helper_size"]) == (60, 10, 1)
@@ -33,6 +35,7 @@ def test_throughput_reports_rates_for_both_graders(capsys) -> None:
     assert report["pool_over_math_verify"] == report["pool_answers_per_s"] / report["math_verify_answers_per_s"]
 
 
+@pytest.mark.slow
 def test_load_reports_verdicts_and_the_slowest_call(capsys) -> None:
     report = run_bench(capsys, "load", "--threads=4", "--hogs=1", "--budget=5")
     assert (report["calls"], report["threads"], report["hogs"]) == (128, 4, 1)

@@ -49,6 +49,8 @@ def check_report(report: dict, mode: str, batch: int, peer: bool) -> None:
         assert report["hf"] is None and report["ratio"] is None
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_decode_against_transformers(hf_dir, capsys):
     flags = ["--batch=2", "--prompt_len=8", "--new_tokens=8", "--repeats=1"]
     assert bench.main(["decode", f"--hf_dir={hf_dir}", *flags]) == 0
@@ -58,6 +60,8 @@ def test_decode_against_transformers(hf_dir, capsys):
         assert report[framework]["new_tokens"] == [8, 8]  # exactly the budget: EOS never stops a row
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_lora_train_against_transformers_peft(hf_dir):
     spec = {"mode": "train", "peer": "hf", "hf_dir": hf_dir, "batch": 2, "seed": 0, "seq": 16, "lora_rank": 2,
             "steps": 1}
@@ -68,6 +72,7 @@ def test_lora_train_against_transformers_peft(hf_dir):
     assert report["mathpe_jax"]["trainable_params"] == report["hf"]["trainable_params"] == adapters
 
 
+@pytest.mark.slow
 def test_full_train_without_peer(hf_dir, monkeypatch):
     monkeypatch.setattr(peer, "run_worker", peer.worker)
     spec = {"mode": "train", "peer": "none", "hf_dir": hf_dir, "batch": 2, "seed": 0, "seq": 8, "lora_rank": 0,

@@ -24,9 +24,10 @@ MODELS = ("llama", "qwen2")
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory, tiny_hf_tokenizer_dir):  # noqa: F811
+def report(tmp_path_factory, tiny_hf_tokenizer_dir, tiny_hf_checkpoint):  # noqa: F811
     root = tmp_path_factory.mktemp("bench_serve")
-    specs = [f"--model={name}={tiny_checkpoint(root / name, tiny_hf_tokenizer_dir, name)}" for name in MODELS]
+    qwen2 = tiny_checkpoint(root / "qwen2", tiny_hf_tokenizer_dir, "qwen2")
+    specs = [f"--model=llama={tiny_hf_checkpoint}", f"--model=qwen2={qwen2}"]
     out = root / "report.json"
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
@@ -42,6 +43,8 @@ def report(tmp_path_factory, tiny_hf_tokenizer_dir):  # noqa: F811
     return report
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_both_modes_without_errors(report):
     assert report["mode"] == "serve" and set(report["models"]) == set(MODELS)
     assert report["config"]["requests"] == REQUESTS and report["config"]["max_new_tokens"] == MAX_NEW_TOKENS
@@ -65,6 +68,7 @@ def test_both_modes_without_errors(report):
     assert report["throughput_ratio"] > 0  # its size is the benchmark's finding, not the test's
 
 
+@pytest.mark.subprocess
 def test_the_program_refuses_a_bad_flag_in_one_line():
     done = run_tool("bench.py", "serve", "--requests=0")
     assert (done.returncode, done.stderr) == (2, "error: --requests must be >= 1, got 0\n")
