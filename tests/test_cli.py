@@ -30,15 +30,18 @@ def assert_one_line_error(done: subprocess.CompletedProcess, *needles: str) -> N
         assert needle in lines[0]
 
 
+@pytest.mark.subprocess
 def test_unknown_key_names_it_and_suggests_the_closest():
     done = run_main("--config=configs/rope.py", "--config.train.stepz=3")
     assert_one_line_error(done, "--config.train.stepz", "did you mean --config.train.steps?")
 
 
+@pytest.mark.subprocess
 def test_missing_config_file(tmp_path):
     assert_one_line_error(run_main("--config=configs/nope.pyx"), "config file not found: configs/nope.pyx")
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(
     "source, needle",
     [
@@ -54,15 +57,18 @@ def test_broken_config_file(tmp_path, source, needle):
     assert_one_line_error(run_main(f"--config={path}"), str(path), needle)
 
 
+@pytest.mark.subprocess
 def test_bad_override_value_is_one_line():
     assert_one_line_error(run_main("--config=configs/rope.py", "--config.train.steps=abc"), "--config.train.steps=abc")
 
 
+@pytest.mark.subprocess
 def test_invalid_config_value_is_one_line():
     done = run_main("--config=configs/rope.py", "--config.train.steps=10", "--config.train.warmup_steps=20")
     assert_one_line_error(done, "config.train.warmup_steps=20", "train.steps=10")
 
 
+@pytest.mark.subprocess
 def test_configs_load_from_another_directory(tmp_path):
     """A config file's ``from configs import base`` needs the project importable, not the working directory."""
     done = run_main(f"--config={REPO_ROOT / 'configs' / 'rope.py'}", "--config.train.stepz=1", cwd=tmp_path)

@@ -15,7 +15,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO_ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
 MEASURE = r"""
 import gc, json, sys

@@ -35,6 +35,8 @@ def final_loss(workdir) -> float:
     return json.loads((workdir / "results.json").read_text())["train"]["final_loss"]
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_two_node_job_matches_one_process_with_two_devices(tmp_path):
     """Same global batch and mesh shape; only float32 reduction order differs (rel 1e-4)."""
     bin_dir = tmp_path / "bin"

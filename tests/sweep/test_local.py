@@ -33,6 +33,7 @@ def _attempts(run: PlannedRun) -> int:
     return len((run.workdir / "attempts").read_text().splitlines())
 
 
+@pytest.mark.subprocess
 def test_runs_everything_then_skips_what_finished(tmp_path):
     runs = _runs(tmp_path)
     assert [o.status for o in run_local(runs, tmp_path, jobs=2)] == ["finished"] * 4
@@ -42,6 +43,7 @@ def test_runs_everything_then_skips_what_finished(tmp_path):
     assert [_attempts(r) for r in runs] == [1, 1, 1, 1]
 
 
+@pytest.mark.subprocess
 def test_a_failed_run_is_reported_and_retried_on_the_next_sweep(tmp_path, monkeypatch):
     runs = _runs(tmp_path, names=("a",))
     monkeypatch.setenv("FAKE_MAIN_FAIL", "1")
@@ -53,6 +55,7 @@ def test_a_failed_run_is_reported_and_retried_on_the_next_sweep(tmp_path, monkey
     assert _attempts(runs[1]) == 2
 
 
+@pytest.mark.subprocess
 def test_sigint_stops_running_runs_once_says_what_became_of_each_and_the_rerun_finishes(tmp_path):
     """The sweep in a child process: SIGINT while two slow runs are going, a third waits and a fourth
     finished before; each running run gets one SIGTERM (exit 143, no traceback in its log), the

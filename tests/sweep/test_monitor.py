@@ -201,20 +201,23 @@ def test_render_draws_an_aligned_table_with_totals(sweep, tmp_path, monkeypatch)
     assert "3 runs: 0 running, 1 partial, 1 new, 1 finished" in lines
 
 
+@pytest.mark.subprocess
 def test_tool_prints_json_and_a_table(sweep):
-    done = conftest.run_tool("monitor.py", str(sweep), "--once", "--json", timeout=60)
+    done = conftest.run_tool("monitor.py", str(sweep), "--once", "--json", timeout=300)
     assert done.returncode == 0, done.stderr
     assert [run["key"] for run in json.loads(done.stdout)["runs"]] == ["a/seed0", "a/seed1", "b/seed0"]
-    done = conftest.run_tool("monitor.py", str(sweep), "--once", timeout=60)
+    done = conftest.run_tool("monitor.py", str(sweep), "--once", timeout=300)
     assert done.returncode == 0 and "a/seed1  partial" in done.stdout
 
 
+@pytest.mark.subprocess
 def test_tool_refuses_a_missing_directory_in_one_line(tmp_path):
-    done = conftest.run_tool("monitor.py", str(tmp_path / "missing"), "--once", timeout=60)
+    done = conftest.run_tool("monitor.py", str(tmp_path / "missing"), "--once", timeout=300)
     assert done.returncode == 2
     assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith("error:")
 
 
+@pytest.mark.subprocess
 def test_watch_redraws_until_ctrl_c_and_exits_quietly(sweep):
     env = {**os.environ, "PYTHONPATH": str(conftest.REPO_ROOT)}
     watch = subprocess.Popen([sys.executable, "tools/monitor.py", str(sweep), "--interval", "0.1"], cwd=conftest.REPO_ROOT,
