@@ -1,13 +1,15 @@
 """tools/convert_hf.py both ways: any run exported, damaged inputs named in one line, and nothing
 the user had lost: an output that overlaps an input or a run is refused, and a failed conversion
-leaves its output as it was. The refusals run in this process (``convert_hf.convert``); the
-exports, as a user runs them."""
+leaves its output as it was. Everything runs in this process (``convert_hf.main`` and
+``convert_hf.convert``) but one refusal, which runs the tool as a user does: that its stderr holds
+the one ``error:`` line and no library log line is a property of the whole process."""
 
 from __future__ import annotations
 
 import json
 import re
 import shutil
+import signal
 
 import numpy as np
 import pytest
@@ -15,31 +17,30 @@ from safetensors.numpy import load_file
 
 from mathpe_jax.convert import ConversionError
 from mathpe_jax.convert.load import load_hf
+from mathpe_jax.main import run
 from mathpe_jax.model.lora import LoRAConfig, apply_lora, lora_modules, save_adapter
 from tests.conftest import run_tool
 from tests.convert.tiny_hf import assert_same_tensors
-from tests.data.conftest import tiny_hf_tokenizer_dir  # noqa: F401 - fixture
-from tests.helpers_hf import tiny_checkpoint
-from tests.helpers_run import run_main
+from tests.helpers_run import override, tiny_config
 from tools import convert_hf
 
 
-def convert(*flags: str) -> str:
-    done = run_tool("convert_hf.py", *flags)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stderr
+@pytest.fixture
+def convert(capsys):
+    """``convert(*flags)``: ``tools/convert_hf.py FLAGS`` in this process, which must succeed; its stderr.
+    The tool's SIGTERM handler is put back afterwards, so that it does not outlive the test."""
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def convert(*flags: str) -> str:
+        capsys.readouterr()
+        assert convert_hf.main(list(flags)) == 0
+        return capsys.readouterr().err
+
+    yield convert
+    signal.signal(signal.SIGTERM, previous)
 
 
-def convert_fails(*flags: str) -> str:
-    """The ``error:`` line that ends a refused conversion (earlier lines are progress, never a traceback)."""
-    done = run_tool("convert_hf.py", *flags)
-    lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2 and lines[-1].startswith("error: "), done.stderr[-3000:]
-    assert "Traceback" not in done.stderr and not any(line.startswith("W") for line in lines), done.stderr[-3000:]
-    return lines[-1]
-
-
-def test_hf_to_checkpoint_to_hf_with_adapter(hf_dirs, tmp_path):
+def test_hf_to_checkpoint_to_hf_with_adapter(hf_dirs, tmp_path, convert):
     checkpoint, hf_out, adapter = tmp_path / "ckpt", tmp_path / "hf", tmp_path / "lora"
     convert(f"--hf_dir={hf_dirs['mistral']}", f"--out={checkpoint}")
     assert json.loads((checkpoint / "model_config.json").read_text())["pe_name"] == "rope"
@@ -186,20 +187,18 @@ def test_damaged_inputs_are_named_in_one_line(hf_dirs, tmp_path, damage, needle)
     assert not (tmp_path / "out").exists() and not staging_left(tmp_path / "out")
 
 
-def test_a_run_trained_from_scratch_exports_to_transformers(tmp_path):
+@pytest.mark.slow
+def test_a_run_trained_from_scratch_exports_to_transformers(trained_run, tmp_path, convert):
     import torch
     from transformers import AutoModelForCausalLM
 
     from mathpe_jax.inference import load_checkpoint
 
-    workdir = tmp_path / "run"
-    done = run_main(workdir, "rope", **{"train.steps": 4, "train.checkpoint_every": 4, "eval.examples_per_length": 2})
-    assert done.returncode == 0, done.stderr[-3000:]
     out = tmp_path / "hf"
-    stderr = convert("--to_hf", f"--checkpoint={workdir}", f"--out={out}")
+    stderr = convert("--to_hf", f"--checkpoint={trained_run}", f"--out={out}")
     assert "warning: the run's CharTokenizer has no Hugging Face form" in stderr
 
-    ours = load_checkpoint(str(workdir)).model
+    ours = load_checkpoint(str(trained_run)).model
     ids = np.arange(3, 40, dtype=np.int32)[None] % ours.config.vocab_size
     theirs = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32).eval()
     with torch.no_grad():
@@ -208,35 +207,37 @@ def test_a_run_trained_from_scratch_exports_to_transformers(tmp_path):
     np.testing.assert_allclose(np.asarray(ours(ids, positions).logits), expected, atol=2e-4, rtol=2e-4)
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_a_run_with_a_pe_transformers_lacks_is_refused_in_one_line(tmp_path):
+    """The run is trained here (two steps); the refusal is the tool's own process, as a user sees it."""
     workdir = tmp_path / "run"
-    done = run_main(workdir, "alibi", **{"train.steps": 2, "train.checkpoint_every": 2, "eval.examples_per_length": 2})
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "model.pe_name='alibi'" in convert_fails("--to_hf", f"--checkpoint={workdir}", f"--out={tmp_path / 'hf'}")
+    run(tiny_config("alibi", **{"train.steps": 2, "train.checkpoint_every": 2, "eval.examples_per_length": 2}),
+        workdir, "train")
+    done = run_tool("convert_hf.py", "--to_hf", f"--checkpoint={workdir}", f"--out={tmp_path / 'hf'}")
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and lines[-1].startswith("error: "), done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and not any(line.startswith("W") for line in lines), done.stderr[-3000:]
+    assert "model.pe_name='alibi'" in lines[-1]
 
 
-def test_a_lora_run_exports_merged_and_as_peft_on_its_base(tmp_path, tiny_hf_tokenizer_dir):  # noqa: F811
+@pytest.mark.slow
+def test_a_lora_run_exports_merged_and_as_peft_on_its_base(tiny_hf_checkpoint, tmp_path, convert):
     """The merged export and transformers + peft on the base agree: both are the fine-tuned model."""
-    import subprocess
-    import sys
+    import importlib
 
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from tests.conftest import REPO_ROOT
-
-    base = tiny_checkpoint(tmp_path / "base", tiny_hf_tokenizer_dir)
+    base = tiny_hf_checkpoint  # only read: the run names it as its base
     workdir = tmp_path / "run"
     settings = {
-        "init.hf_dir": base, "lora.rank": 2, "task.train_limit": 16, "train.steps": 4, "train.batch_size": 4,
+        "init.hf_dir": str(base), "lora.rank": 2, "task.train_limit": 16, "train.steps": 4, "train.batch_size": 4,
         "train.learning_rate": 1e-2, "train.warmup_steps": 1, "train.log_every": 2, "train.checkpoint_every": 4,
         "eval.limit": 2, "eval.batch_size": 2, "eval.max_new_tokens": 4,
     }
-    command = [sys.executable, "-m", "mathpe_jax.main", "--config=configs/finetune_gsm8k.py", f"--workdir={workdir}"]
-    command += [f"--config.{key}={value}" for key, value in settings.items()]
-    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    run(override(importlib.import_module("configs.finetune_gsm8k").get_config(), settings), workdir, "train")
 
     out = tmp_path / "hf"
     convert("--to_hf", f"--checkpoint={workdir}", f"--out={out}")
