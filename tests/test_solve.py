@@ -12,16 +12,16 @@ import torch
 
 from mathpe_jax.inference import load_checkpoint
 from mathpe_jax.solve import build_prompt, solve_math_problem
-from tests import conftest
-from tests.data.conftest import tiny_hf_tokenizer_dir  # noqa: F401 - fixture
-from tests.helpers_hf import FAMILIES, family_checkpoint, tiny_checkpoint
+from tests.helpers_hf import FAMILIES, family_checkpoint
+from tools import convert_hf, solve
 
 PROBLEM = "A train travels 120 miles in 2 hours. What is its speed?"
 
 
 @pytest.fixture(scope="module")
-def hf_dir(tmp_path_factory, tiny_hf_tokenizer_dir):  # noqa: F811
-    return tiny_checkpoint(tmp_path_factory.mktemp("hf"), tiny_hf_tokenizer_dir)
+def hf_dir(tiny_hf_checkpoint):
+    """The session's tiny Llama with its tokenizer (read-only)."""
+    return tiny_hf_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +43,7 @@ def test_templates_change_the_prompt(loaded):
 
 
 def test_converted_checkpoint_gives_the_same_solution(tmp_path, hf_dir, loaded):
-    done = conftest.run_tool("convert_hf.py", f"--hf_dir={hf_dir}", f"--out={tmp_path / 'ours'}")
-    assert done.returncode == 0, done.stderr[-2000:]
+    convert_hf.convert(tmp_path / "ours", hf_dir=str(hf_dir))
     ours = solve_math_problem(PROBLEM, str(tmp_path / "ours"), max_new_tokens=8)
     assert ours["completion_token_ids"] == solve_math_problem(PROBLEM, loaded, max_new_tokens=8)["completion_token_ids"]
 
@@ -63,21 +62,33 @@ def test_bad_requests_give_one_line_errors(loaded, problem, kwargs, message):
         solve_math_problem(problem, loaded, **kwargs)
 
 
-def run_tool(*args):
-    return conftest.run_tool("solve.py", *args)
+@pytest.fixture
+def run_tool(capsys):
+    """``run_tool(*flags)``: ``tools/solve.py FLAGS`` in this process; (exit status, stdout, stderr)."""
+
+    def run(*flags: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        try:
+            status = solve.main(list(flags))
+        except SystemExit as stop:
+            status = stop.code
+        out = capsys.readouterr()
+        return status, out.out, out.err
+
+    return run
 
 
-def test_tool_prints_json(hf_dir):
-    done = run_tool(f"--checkpoint={hf_dir}", f"--problem={PROBLEM}", "--max_new_tokens=4", "--json")
-    assert done.returncode == 0, done.stderr[-2000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+def test_tool_prints_json(hf_dir, run_tool):
+    status, stdout, stderr = run_tool(f"--checkpoint={hf_dir}", f"--problem={PROBLEM}", "--max_new_tokens=4", "--json")
+    assert status == 0, stderr[-2000:]
+    out = json.loads(stdout.strip().splitlines()[-1])
     assert {"completion", "answer", "prompt_token_ids", "completion_token_ids"} <= set(out)
 
 
-def test_tool_reports_a_missing_checkpoint_in_one_line(tmp_path):
-    done = run_tool(f"--checkpoint={tmp_path / 'nothing'}", f"--problem={PROBLEM}")
-    assert done.returncode != 0
-    assert done.stderr.strip().splitlines()[-1] == f"error: checkpoint not found: {tmp_path / 'nothing'}"
+def test_tool_reports_a_missing_checkpoint_in_one_line(tmp_path, run_tool):
+    status, _, stderr = run_tool(f"--checkpoint={tmp_path / 'nothing'}", f"--problem={PROBLEM}")
+    assert status == 2
+    assert stderr.strip().splitlines() == [f"error: checkpoint not found: {tmp_path / 'nothing'}"]
 
 
 def test_a_config_json_that_is_not_an_object_is_named(tmp_path):
@@ -86,9 +97,9 @@ def test_a_config_json_that_is_not_an_object_is_named(tmp_path):
         load_checkpoint(str(tmp_path))
 
 
-def test_tool_reports_an_empty_problem_in_one_line(hf_dir):
-    done = run_tool(f"--checkpoint={hf_dir}", "--problem=")
-    assert done.returncode != 0 and done.stderr.strip().splitlines()[-1] == "error: the problem is empty"
+def test_tool_reports_an_empty_problem_in_one_line(hf_dir, run_tool):
+    status, _, stderr = run_tool(f"--checkpoint={hf_dir}", "--problem=")
+    assert status == 2 and stderr.strip().splitlines() == ["error: the problem is empty"]
 
 
 # -- parity with transformers: tiny models of three families, each with its own BPE tokenizer ------
@@ -157,14 +168,16 @@ def test_chat_template_ids_match_apply_chat_template(family):
     assert hf_tokenizer.decode(expected).endswith("<|im_start|>assistant\n")
 
 
-def test_tool_prints_the_tokenizers_own_prompt_ids(tmp_path, gsm8k_texts):
+def test_tool_prints_the_tokenizers_own_prompt_ids(tmp_path, gsm8k_texts, run_tool):
     """One family is enough for the command line (all go through solve above): mistral, whose
     tokenizer defines a BOS but adds none, the case a BOS-always prompt got wrong."""
     from transformers import AutoTokenizer
 
     directory = family_checkpoint(tmp_path, "mistral", gsm8k_texts)
     hf_tokenizer = AutoTokenizer.from_pretrained(directory)
-    done = run_tool(f"--checkpoint={directory}", f"--problem={PROBLEM}", "--template=none", "--max_new_tokens=2", "--json")
-    assert done.returncode == 0, done.stderr[-2000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    status, stdout, stderr = run_tool(
+        f"--checkpoint={directory}", f"--problem={PROBLEM}", "--template=none", "--max_new_tokens=2", "--json"
+    )
+    assert status == 0, stderr[-2000:]
+    out = json.loads(stdout.strip().splitlines()[-1])
     assert out["prompt_token_ids"] == hf_tokenizer(PROBLEM)["input_ids"]
