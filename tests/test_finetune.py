@@ -1,4 +1,5 @@
-"""LoRA fine-tuning of a converted checkpoint on GSM8K through the main entry point."""
+"""LoRA fine-tuning of a converted checkpoint (the session's ``tiny_hf_checkpoint``) on GSM8K
+through the main entry point."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ import pytest
 
 from mathpe_jax.main import run
 from tests.conftest import run_tool
-from tests.data.conftest import tiny_hf_tokenizer_dir  # noqa: F401 - fixture
-from tests.helpers_hf import tiny_checkpoint
 from tests.helpers_run import override
 
 FINETUNE = {
@@ -28,11 +27,6 @@ FINETUNE = {
 }
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, tiny_hf_tokenizer_dir):  # noqa: F811
-    return tiny_checkpoint(tmp_path_factory.mktemp("hf"), tiny_hf_tokenizer_dir)
-
-
 def finetune_config(checkpoint, **overrides):
     from configs import finetune_gsm8k
 
@@ -40,12 +34,13 @@ def finetune_config(checkpoint, **overrides):
 
 
 @pytest.fixture(scope="module")
-def finetuned(tmp_path_factory, checkpoint):
+def finetuned(tmp_path_factory, tiny_hf_checkpoint):
     workdir = tmp_path_factory.mktemp("finetune")
-    results = run(finetune_config(checkpoint), workdir, "train")
+    results = run(finetune_config(tiny_hf_checkpoint), workdir, "train")
     return workdir, results
 
 
+@pytest.mark.slow
 def test_lora_finetuning_lowers_the_loss_and_writes_adapters(finetuned):
     workdir, results = finetuned
     losses = [json.loads(line)["loss"] for line in (workdir / "metrics.jsonl").read_text().splitlines()]
@@ -56,6 +51,7 @@ def test_lora_finetuning_lowers_the_loss_and_writes_adapters(finetuned):
     assert "gsm8k" in results["eval"]
 
 
+@pytest.mark.slow
 def test_checkpoints_hold_only_the_adapters(finetuned):
     import orbax.checkpoint as ocp
 
@@ -73,7 +69,9 @@ def _flatten(tree, prefix=()):
         yield prefix, tree
 
 
-def test_solve_tool_runs_on_the_run_directory(finetuned, checkpoint):
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_solve_tool_runs_on_the_run_directory(finetuned, tiny_hf_checkpoint):
     from transformers import AutoTokenizer
 
     from mathpe_jax.data.tasks import make_task
@@ -86,15 +84,16 @@ def test_solve_tool_runs_on_the_run_directory(finetuned, checkpoint):
     assert {"completion", "answer", "prompt_token_ids", "completion_token_ids"} <= set(out)
     assert 1 <= len(out["completion_token_ids"]) <= 12
     # The run's own template, encoded exactly as the base's tokenizer encodes it (its specials included).
-    prompt = make_task(finetune_config(checkpoint).task).prompt(problem)
-    assert out["prompt_token_ids"] == AutoTokenizer.from_pretrained(checkpoint)(prompt)["input_ids"]
+    prompt = make_task(finetune_config(tiny_hf_checkpoint).task).prompt(problem)
+    assert out["prompt_token_ids"] == AutoTokenizer.from_pretrained(tiny_hf_checkpoint)(prompt)["input_ids"]
 
 
-def test_swapping_the_pe_trains_its_parameters_with_the_adapters(tmp_path, checkpoint):
+@pytest.mark.slow
+def test_swapping_the_pe_trains_its_parameters_with_the_adapters(tmp_path, tiny_hf_checkpoint):
     from ml_collections import ConfigDict
     from safetensors.numpy import load_file
 
-    config = finetune_config(checkpoint, **{"train.steps": 8, "eval.limit": 1})
+    config = finetune_config(tiny_hf_checkpoint, **{"train.steps": 4, "train.checkpoint_every": 4, "eval.limit": 1})
     config.model.pe = ConfigDict({"name": "t5", "num_buckets": 8, "max_distance": 32})
     run(config, tmp_path, "train")
     arrays = load_file(tmp_path / "adapter" / "lora.safetensors")
