@@ -152,6 +152,7 @@ def test_causal_slots_need_self_attention():
         attention(q, k, v, q_positions=qpos, k_positions=kpos, causal_slots=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bias_batch", [1, 2])
 def test_hand_written_backward_matches_autodiff(bias_batch):
     """Gradients of the blocked attention (its own backward pass, which recomputes each block's

@@ -76,6 +76,7 @@ def assert_close(got: dict, want: dict, rel: float = 1e-6, pe_rel: float = 1e-5)
         np.testing.assert_allclose(got[key], want[key], rtol=0, atol=tolerance, err_msg=key)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES)
 def test_remat_and_scan_give_the_plain_stacks_loss_and_gradients(case):
     tokens, positions = batch()

@@ -65,6 +65,7 @@ def test_chunk_length(batch, length, vocab, expected):
     assert loss_lib.chunk_length(batch, length, vocab) == expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("setup", ["untied", "tied", "lora_on_lm_head"])
 def test_model_loss_matches_its_logits(setup):
     """lm_loss_sum fuses when the output projection is one matrix and falls back to the logits
