@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Sequence
 
 from absl import flags
 
@@ -24,31 +25,51 @@ from mathpe_jax.errors import UserError
 from mathpe_jax.serve.auth import TOKEN_ENV, read_token
 from mathpe_jax.serve.hosts import allowed_hosts, normalize_host
 
-FLAGS = flags.FLAGS
-flags.DEFINE_multi_string("model", [], "NAME=SOURCE: a model to serve (repeat for more)")
-flags.DEFINE_multi_string("base", [], "NAME=BASE: the base model of the adapter served as NAME")
-flags.DEFINE_string("host", "127.0.0.1", "address to bind (0.0.0.0 exposes the server to the network)")
-flags.DEFINE_integer("port", 8000, "port to bind (0: any free port, printed when ready)")
-flags.DEFINE_integer("max_batch", 32, "most requests decoded together per model (1: one at a time)", lower_bound=1)
-flags.DEFINE_float("max_wait_ms", 10.0, "a batch closes when no request has come for this long (or after 10 times it)", lower_bound=0)
-flags.DEFINE_integer("max_pending", 1024, "requests waiting per model before new ones get 429", lower_bound=1)
-flags.DEFINE_integer("max_request_bytes", 256 * 1024, "largest request body accepted (413 above)", lower_bound=1024)
-flags.DEFINE_integer("max_new_tokens_limit", 1024, "largest max_new_tokens a request may ask for", lower_bound=1)
-flags.DEFINE_bool("access_log", False, "log every request")
+FLAGS = cli.tool_flags()
+flags.DEFINE_multi_string("model", [], "NAME=SOURCE: a model to serve (repeat for more)", flag_values=FLAGS)
+flags.DEFINE_multi_string("base", [], "NAME=BASE: the base model of the adapter served as NAME", flag_values=FLAGS)
+flags.DEFINE_string("host", "127.0.0.1", "address to bind (0.0.0.0 exposes the server to the network)",
+                    flag_values=FLAGS)
+flags.DEFINE_integer("port", 8000, "port to bind (0: any free port, printed when ready)", flag_values=FLAGS)
+flags.DEFINE_integer("max_batch", 32, "most requests decoded together per model (1: one at a time)", lower_bound=1,
+                     flag_values=FLAGS)
+flags.DEFINE_float("max_wait_ms", 10.0, "a batch closes when no request has come for this long (or after 10 times it)",
+                   lower_bound=0, flag_values=FLAGS)
+flags.DEFINE_integer("max_pending", 1024, "requests waiting per model before new ones get 429", lower_bound=1,
+                     flag_values=FLAGS)
+flags.DEFINE_integer("max_request_bytes", 256 * 1024, "largest request body accepted (413 above)", lower_bound=1024,
+                     flag_values=FLAGS)
+flags.DEFINE_integer("max_new_tokens_limit", 1024, "largest max_new_tokens a request may ask for", lower_bound=1,
+                     flag_values=FLAGS)
+flags.DEFINE_bool("access_log", False, "log every request", flag_values=FLAGS)
 flags.DEFINE_string("token_file", None, f"a file holding the token every request but /health must send as "
-                    f"'Authorization: Bearer TOKEN' (only its owner may read it); or set {TOKEN_ENV}")
+                    f"'Authorization: Bearer TOKEN' (only its owner may read it); or set {TOKEN_ENV}",
+                    flag_values=FLAGS)
 flags.DEFINE_list("allowed_hosts", [], "more names a request's Host header may give (the --host address, "
-                  "localhost, 127.0.0.1 and [::1] always may); needed to reach a server bound to 0.0.0.0 by name")
+                  "localhost, 127.0.0.1 and [::1] always may); needed to reach a server bound to 0.0.0.0 by name",
+                  flag_values=FLAGS)
 flags.DEFINE_float("grace_seconds", 20.0, "on SIGTERM, how long queued requests may take before the rest get 503 "
-                   "(under the 30 s Slurm waits before SIGKILL)", lower_bound=0)
+                   "(under the 30 s Slurm waits before SIGKILL)", lower_bound=0, flag_values=FLAGS)
 
 
 class ServeError(UserError):
     """A flag the server cannot start with (a model that does not load, a bad host name), named."""
 
 
-def main(argv: list[str]) -> None:
-    del argv
+def main(argv: Sequence[str]) -> int:
+    """``python -m mathpe_jax.serve`` with ``argv`` the arguments after the program name; serves until
+    stopped, then returns the exit status. Flags are parsed into a set of the server's own, so that
+    the tests call this in their process, as they call the tools."""
+    if extra := cli.parse_tool_flags(FLAGS, argv, __doc__):
+        cli.fail(f"unexpected arguments {' '.join(extra)}: give each model as --model NAME=SOURCE")
+    try:
+        _serve()
+    except UserError as err:
+        cli.fail(str(err))
+    return 0
+
+
+def _serve() -> None:
     import uvicorn
 
     from mathpe_jax.serve import Settings, create_app, load_models
@@ -104,4 +125,4 @@ def _allowed_hosts() -> tuple[str, ...]:
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    sys.exit(main(sys.argv[1:]))

@@ -1,6 +1,7 @@
 """``python -m mathpe_jax.serve`` as a user starts it: a trained run directory and a Hugging Face
 checkpoint side by side, answers equal to ``solve``'s, loopback by default, no path in an answer,
-one-line errors, and a graceful stop on SIGTERM in the middle of a burst, with exit status 0."""
+and a graceful stop on SIGTERM in the middle of a burst, with exit status 0. The one-line errors of
+bad command lines come from ``main(argv)`` in this process: they end before anything is served."""
 
 from __future__ import annotations
 
@@ -19,26 +20,23 @@ from pathlib import Path
 import pytest
 
 from mathpe_jax.inference import load_checkpoint
+from mathpe_jax.serve.__main__ import main as serve_main
 from mathpe_jax.solve import solve_math_problem
 from tests.conftest import REPO_ROOT
-from tests.data.conftest import tiny_hf_tokenizer_dir  # noqa: F401 - fixture
 from tests.helpers_hf import tiny_checkpoint
-from tests.helpers_run import run_main
 
 READY = re.compile(r"serving \d+ models \(.*\) at (http://127\.0\.0\.1:(\d+))")
 NO_TOKEN = "warning: no token is set (--token_file or MATHPE_SERVE_TOKEN): anyone who can connect"
 TOKEN = "burst-0123456789abcdef"
-BURST = 200  # requests, half sent before SIGTERM and half after
-BUDGET = 48  # new tokens each, so that requests wait their turn
+BURST = 64  # requests, half sent before SIGTERM and half after
+BUDGET = 16  # new tokens each, so that requests wait their turn
 
 
 @pytest.fixture(scope="module")
-def sources(tmp_path_factory, tiny_hf_tokenizer_dir):  # noqa: F811
-    run_dir = tmp_path_factory.mktemp("run") / "rope"
-    done = run_main(run_dir, "rope", **{"train.steps": 10, "eval.examples_per_length": 2})
-    assert done.returncode == 0, done.stderr[-2000:]
+def sources(trained_run, tmp_path_factory, tiny_hf_tokenizer_dir):
+    """The session's trained run (read-only) and a tiny Qwen2 checkpoint."""
     hf_dir = tiny_checkpoint(tmp_path_factory.mktemp("hf"), tiny_hf_tokenizer_dir, "qwen2")
-    return {"run": str(run_dir), "qwen": str(hf_dir)}
+    return {"run": str(trained_run), "qwen": str(hf_dir)}
 
 
 def serve_command(*args: str) -> list[str]:
@@ -75,12 +73,15 @@ def call(url: str, path: str, body: dict | None = None) -> dict:
         return json.loads(response.read())
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_serves_a_run_and_a_hugging_face_checkpoint_as_solve_would(sources):
     server, url, _ = start_server(f"--model=run={sources['run']}", "--model", f"qwen={sources['qwen']}", "--max_wait_ms=1")
     try:
         models = {m["name"]: m for m in call(url, "/models")["models"]}
         # Sources outside the server's directory are named, not located.
-        assert (models["run"]["pe"], models["run"]["task"], models["run"]["source"]) == ("rope", "addition", "rope")
+        assert (models["run"]["pe"], models["run"]["task"]) == ("rope", "addition")
+        assert models["run"]["source"] == Path(sources["run"]).name
         assert models["qwen"]["source"] == Path(sources["qwen"]).name and models["qwen"]["task"] == "gsm8k"
         for name, problem in [("run", "12+34="), ("qwen", "What is 3 plus 4?")]:
             body = call(url, "/solve", {"problem": problem, "model": name, "max_new_tokens": 6})
@@ -101,6 +102,8 @@ def test_serves_a_run_and_a_hugging_face_checkpoint_as_solve_would(sources):
         stop(server)
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_sigterm_in_a_burst_answers_every_request_and_exits_0(sources, tmp_path):
     """Half a burst is sent before SIGTERM, half after it on connections already open: whatever had
     reached the server is answered, the rest refused with 503, none is cut off; exit status 0."""
@@ -177,8 +180,9 @@ def test_sigterm_in_a_burst_answers_every_request_and_exits_0(sources, tmp_path)
          "error: --allowed_hosts: 'http://login2' is not a host name or address (give it without scheme, port or path)"),
     ],
 )
-def test_bad_command_lines_end_in_one_error_line(args, message):
-    done = subprocess.run(serve_command(*args), cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False,
-                          env={**os.environ, "JAX_PLATFORMS": "cpu"})
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1] == message
+def test_bad_command_lines_end_in_one_error_line(args, message, capsys, monkeypatch):
+    monkeypatch.delenv("MATHPE_SERVE_TOKEN", raising=False)
+    with pytest.raises(SystemExit) as refused:
+        serve_main(args)
+    assert refused.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == message
