@@ -7,6 +7,8 @@ import ast
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO_ROOT
 
 
@@ -45,6 +47,8 @@ def test_torch_and_peft_stay_out_of_the_package():
             assert not any(n.split(".")[0] in ("torch", "peft") for n in names), path
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_editable_install_runs_from_another_directory(tmp_path):
     """``pip install -e .`` in a fresh virtual environment: the console script finds the package and
     a config file's ``from configs import base`` from any working directory."""

@@ -64,6 +64,8 @@ def test_demo_page_and_its_files_are_served(live_server):
         assert missing.json()["error"]
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_demo_in_a_browser(live_server, tmp_path):
     try:
         from playwright import sync_api
@@ -153,6 +155,8 @@ def test_demo_in_a_browser(live_server, tmp_path):
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_the_page_asks_for_the_token_and_keeps_it_in_the_tab():
     from playwright import sync_api
 
