@@ -29,6 +29,30 @@ TINY_OVERRIDES = {
 }
 
 
+# ``python -m mathpe_jax.main`` whose every step after the first checkpoint waits a second, so that
+# a signal sent once that checkpoint is on disk lands mid-run however fast or loaded the machine is.
+# The batches are the same: only their timing changes. Run as ``python -c SLOWED_MAIN ARGS``.
+SLOWED_MAIN = """
+import time
+from mathpe_jax import build, main
+
+batch_fn = build.batch_fn
+
+def slowed(config, tokenizer):
+    batches = batch_fn(config, tokenizer)
+
+    def batch(step):
+        if step >= config.train.checkpoint_every:
+            time.sleep(1.0)
+        return batches(step)
+
+    return batch
+
+build.batch_fn = slowed
+main.console()
+"""
+
+
 def override(config, overrides: dict):
     """Sets dotted keys (``"train.steps"``) of ``config`` in place, as ``--config.train.steps`` would."""
     for key, value in overrides.items():

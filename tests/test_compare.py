@@ -165,16 +165,26 @@ def test_pdf_pages_render_and_are_not_blank(uninterrupted):
 @pytest.mark.slow
 @pytest.mark.subprocess
 def test_an_interrupted_sweep_rerun_gives_the_same_report(uninterrupted, tmp_path):
-    """The shared sweep less one run and its report: sweeping it again runs that one run, which the
-    interruption stops mid-run; the rerun resumes it, skips the others, and reports as the sweep did."""
+    """The shared sweep less one run and its report: sweeping it again runs that one run (its steps
+    after the first checkpoint slowed, so that the interruption lands mid-run), which the interruption
+    stops; the rerun resumes it, skips the others, and reports as the sweep did."""
     out = tmp_path / "b"
     shutil.copytree(uninterrupted, out)
     shutil.rmtree(out / "nope" / "seed1")
     shutil.rmtree(out / FIGURES)
     for name in FILES:
         (out / name).unlink()
-    sweep = subprocess.Popen(compare(out), cwd=REPO_ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, start_new_session=True)
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(REPO_ROOT)!r})
+        from mathpe_jax.sweep.plan import PlannedRun
+        from tests.helpers_run import SLOWED_MAIN
+        from tools.compare import main
+        PlannedRun.command = lambda self: [sys.executable, "-c", SLOWED_MAIN, *self.arguments()]
+        sys.exit(main({compare(out)[2:]!r}))
+    """)
+    sweep = subprocess.Popen([sys.executable, "-c", script], cwd=REPO_ROOT, env=_env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     while not any((d / "checkpoints" / "10").exists() and not (d / "results.json").exists() for d in out.glob("*/seed*")):
         assert sweep.poll() is None, "no run reached its first checkpoint"
         time.sleep(0.2)

@@ -24,34 +24,10 @@ import pytest
 
 from mathpe_jax.main import SIGTERM_EXIT, run
 from tests.conftest import REPO_ROOT
-from tests.helpers_run import TINY_OVERRIDES, main_command, run_main, tiny_config
+from tests.helpers_run import SLOWED_MAIN, TINY_OVERRIDES, main_command, run_main, tiny_config
 
 STEPS = TINY_OVERRIDES["train.steps"]  # trained_run's: checkpoints at 10 and 20
 FIRST_CHECKPOINT = TINY_OVERRIDES["train.checkpoint_every"]
-
-# ``python -m mathpe_jax.main`` whose every step after the first checkpoint waits a second, so that
-# a signal sent once that checkpoint is on disk lands mid-run however fast or loaded the machine is.
-# The batches are the same: only their timing changes.
-SLOWED_MAIN = """
-import time
-from mathpe_jax import build, main
-
-batch_fn = build.batch_fn
-
-def slowed(config, tokenizer):
-    batches = batch_fn(config, tokenizer)
-
-    def batch(step):
-        if step >= config.train.checkpoint_every:
-            time.sleep(1.0)
-        return batches(step)
-
-    return batch
-
-build.batch_fn = slowed
-main.console()
-"""
-
 
 def final_params(workdir: Path, step: int) -> dict:
     restored = ocp.StandardCheckpointer().restore(workdir / "checkpoints" / str(step) / "params")
