@@ -12,8 +12,10 @@ verdict independent of how busy the machine is:
   core, but uses the same CPU seconds. The helper arms ``ITIMER_PROF`` (process CPU time) for each
   call, and the signal stops Python-level work cleanly, keeping the helper. Work that a signal
   cannot interrupt (one long C loop, such as a huge integer power) is stopped from outside: the
-  caller kills the helper once the call's wall time exceeds ``budget + HARD_STOP_GRACE_S``. Either
-  way the caller gets ``TimedOut``, never a silent answer.
+  caller kills the helper once the call's wall time exceeds ``budget + HARD_STOP_GRACE_S``, not
+  counting the time the helper spent runnable but waiting for a core (Linux's
+  ``/proc/PID/schedstat``), so that a starved helper is not mistaken for a stuck one. Either way
+  the caller gets ``TimedOut``, never a silent answer.
 
 Helpers are plain ``subprocess.Popen`` children rather than ``multiprocessing`` processes, which
 refuse to start from daemonic processes (``multiprocessing.Pool`` workers); a pool can be used from
@@ -49,7 +51,8 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: How long past its CPU budget a call may run in wall-clock time before its helper is killed.
+#: How long past its CPU budget a call may run in wall-clock time (less its helper's waits for a core)
+#: before its helper is killed.
 HARD_STOP_GRACE_S = 1.0
 # Start-up (interpreter, imports, warm-up) on a loaded machine can take many seconds; it is never
 # part of a budget, but a helper that is not ready after this long is broken.
@@ -115,21 +118,33 @@ class _Worker:
         self._send = Connection(to_child_w, readable=False)
         self._recv = Connection(from_child_r, writable=False)
         self._imported: set[str] = set()
+        self._waited_s = 0.0
 
     def alive(self) -> bool:
         return self._proc.poll() is None
 
-    def request(self, message: tuple, wall_limit_s: float) -> tuple[str, Any]:
+    def waited_for_a_core_s(self) -> float:
+        """Seconds the helper's main thread (where calls run) has been runnable but waiting for a
+        core; 0 where the kernel does not say (then its limits are plain wall time)."""
+        try:
+            with open(f"/proc/{self._proc.pid}/schedstat") as stat:
+                self._waited_s = int(stat.read().split()[1]) / 1e9
+        except (OSError, ValueError, IndexError):
+            pass  # not Linux, or the helper has just exited: the last figure stands
+        return self._waited_s
+
+    def request(self, message: tuple, limit_s: float) -> tuple[str, Any]:
         """Send one request; return the helper's ``(status, payload)`` reply.
 
-        Raises ``TimeoutError`` when no reply comes within ``wall_limit_s`` and ``HelperDied``
-        when the helper is gone.
+        Raises ``TimeoutError`` when no reply comes within ``limit_s`` of wall time less the time
+        the helper waited for a core meanwhile, and ``HelperDied`` when the helper is gone.
         """
         try:
             self._send.send(message)
-            answered = self._recv.poll(wall_limit_s)
-            if answered:
-                return self._recv.recv()
+            started, waited = time.monotonic(), self.waited_for_a_core_s()
+            while (left := limit_s - (time.monotonic() - started) + (self.waited_for_a_core_s() - waited)) > 0:
+                if self._recv.poll(left):
+                    return self._recv.recv()
         except (EOFError, OSError) as exc:
             raise HelperDied(f"grading helper (pid {self._proc.pid}) exited") from exc
         raise TimeoutError  # an OSError subclass, so raised outside the handler above
@@ -207,8 +222,8 @@ class HelperPool:
 
         ``fn`` must be importable by qualified name (a module-level function) and its arguments
         and result must be picklable. Exceptions raised by ``fn`` are re-raised here. Raises
-        ``TimedOut`` when the budget runs out (or the wall time passes ``budget_s +
-        HARD_STOP_GRACE_S``), ``HelperDied`` when the helper dies during the call, and
+        ``TimedOut`` when the budget runs out (or the wall time, less the helper's waits for a core,
+        passes ``budget_s + HARD_STOP_GRACE_S``), ``HelperDied`` when the helper dies during the call, and
         ``HelperStartError`` when no helper can start at all. Time spent waiting for a free helper
         is not part of the budget.
         """

@@ -346,6 +346,7 @@ def test_plain_numbers_are_compared_as_math_verify_would(data_dir: Path) -> None
     assert checked > 400
 
 
+@pytest.mark.slow  # three runaway powers, the last with evaluation's 5 s budget
 def test_a_comparison_past_its_budget_is_reported_as_timed_out() -> None:
     assert compare_answers("\\frac{1}{2}", "0.5") == "correct"  # warm helpers
     assert compare_answers("9^{9^{9^{9}}}", "1", timeout_s=0.5) == "timed out"

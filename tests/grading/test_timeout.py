@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -12,6 +14,7 @@ import pytest
 
 from mathpe_jax.grading import timeout
 from mathpe_jax.grading.timeout import (
+    HARD_STOP_GRACE_S,
     HelperDied,
     HelperPool,
     HelperStartError,
@@ -76,6 +79,30 @@ def test_work_a_signal_cannot_interrupt_is_killed_after_the_grace() -> None:
             single.run(time.sleep, 30, budget_s=0.5)  # sleeping uses no CPU: only the hard stop ends it
         assert single.run(os.getpid, budget_s=5) != pid  # replaced
     finally:
+        single.shutdown()
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_a_helper_starved_of_its_core_is_not_hard_stopped() -> None:
+    """Eight CPU-bound processes share the helper's one core: its call takes several times budget plus
+    grace in wall time, yet stays within its CPU budget, so it ends with its result. The hard stop
+    counts wall time less the helper's waits for a core; plain wall time killed it here."""
+    single = HelperPool(size=1)
+    core = {min(os.sched_getaffinity(0))}
+    hogs = []
+    try:
+        os.sched_setaffinity(single.run(os.getpid, budget_s=5), core)
+        hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(8)]
+        for hog in hogs:
+            os.sched_setaffinity(hog.pid, core)
+        started = time.monotonic()
+        assert single.run(burn_cpu, 0.5, budget_s=1.0) > 0
+        assert time.monotonic() - started > 1.0 + HARD_STOP_GRACE_S  # the starvation this test is about
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
         single.shutdown()
 
 

@@ -10,7 +10,11 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from mathpe_jax.grading.equivalence import compare_answers, fresh_helpers, grade_many
+
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]  # CPU-bound processes compete with the helpers
 
 # Ordinary answers that need the parser (not identical once normalised, not two integers).
 PAIRS = [
