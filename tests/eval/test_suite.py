@@ -57,6 +57,7 @@ def _check_common(metrics: dict, predictions: list[dict], workdir) -> None:
     assert metrics["efficiency"]["decode_tokens_per_second"] > 0 and metrics["efficiency"]["params"] > 0
 
 
+@pytest.mark.slow
 def test_synthetic_run_evaluated_by_eval_mode(tmp_path) -> None:
     config = tiny_config("rope", **{"task.name": "expression"})
     trained = run(config, tmp_path, "train")

@@ -74,6 +74,7 @@ def test_coverage_has_no_new_bucket_at_any_length():
     assert make_pe("place_bias").coverage(trained=20, evaluated=400)["untrained"] == []
 
 
+@pytest.mark.slow
 def test_in_a_decoder_the_bias_moves_exactly_the_queries_that_see_such_a_pair():
     """Only layer 0's bucket "one place ahead" is set: the logits change at the queries with a
     digit key one place after their own (a non-digit query counts from place 0), nowhere else."""

@@ -36,6 +36,7 @@ def greedy_without_cache(model, prompts: list[list[int]], eos_id: int, pad_id: i
     return [g[: g.index(eos_id) + 1] if eos_id in g else g for g in generated]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name, positions", [("fire", "sequential"), ("learned", "sequential"), ("abacus", "sequential"),
                        ("abacus_fire", "sequential"), ("abacus_place", "sequential"), ("place_bias", "sequential"),

@@ -100,6 +100,7 @@ def test_compare_solves_with_every_model_and_grades_against_gold(client):
     assert body["refused"] == only["refused"] == []
 
 
+@pytest.mark.slow
 def test_compare_answers_with_the_models_that_can_take_the_problem():
     short = tiny_served("short", "rope", **{"model.max_len": 16})
     with local_client(create_app([tiny_served("long", "rope"), short], Settings(max_wait_s=0.0))) as c:

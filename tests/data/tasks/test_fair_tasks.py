@@ -27,6 +27,7 @@ def test_test_sets_depend_on_test_seed_not_on_the_training_seed() -> None:
     assert _task(seed=1, test_seed=7).test_examples(5, 16) != one.test_examples(5, 16)
 
 
+@pytest.mark.slow
 def test_prompt_space_counts_every_prompt_at_small_lengths() -> None:
     """The formula against brute force: every distinct prompt a long stream can draw."""
     for name, length, space in [("addition", 1, 100), ("addition", 2, 8100), ("multiplication", 1, 100),
