@@ -65,6 +65,9 @@ def get_config() -> ConfigDict:
     c.task.template = "cot"  # prompt template: cot | plain | none | chat (the tokenizer's chat template)
     c.task.max_len = 512  # longest training sequence in tokens; longer examples are dropped
     c.task.train_limit = 0  # 0 = every training problem
+    # A batch is as long as its longest example rounded up to this many tokens: a coarser quantum
+    # pads more but compiles the train step for fewer distinct lengths (task.max_len: one length).
+    c.task.length_quantum = 32
     c.task.vocab_size = 2000  # SentencePiece vocabulary trained for from-scratch text runs
 
     # Start from a pretrained checkpoint instead of random weights.

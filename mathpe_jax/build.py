@@ -183,7 +183,8 @@ def _task_batch_fn(config: ConfigDict, tokenizer: Tokenizer) -> Callable[[int], 
     problems = task.problems("train", config.task.train_limit)
     examples = sft_examples(problems, tokenizer, task, max_len=config.task.max_len)
     return SFTBatches(
-        examples, config.train.batch_size, config.seed, eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id
+        examples, config.train.batch_size, config.seed, eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id,
+        length_quantum=config.task.length_quantum,
     )
 
 

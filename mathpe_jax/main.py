@@ -31,7 +31,15 @@ from typing import Any  # noqa: E402
 from absl import flags, logging  # noqa: E402
 from ml_collections import ConfigDict, config_flags  # noqa: E402
 
-from mathpe_jax import build, cli  # noqa: E402
+from mathpe_jax import cli  # noqa: E402
+
+# Defined before the imports that load JAX: a mistake in the config file or an override key ends
+# in its one line at once, not after seconds of imports.
+_CONFIG = cli.DEFINE_config_file("config", "configs/rope.py", "Run config (a Python file with get_config()).")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory; default runs/<config.name>.")
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "eval"], "train (then evaluate) or evaluate an existing run.")
+
+from mathpe_jax import build  # noqa: E402
 from mathpe_jax.config import validate  # noqa: E402
 from mathpe_jax.errors import UserError  # noqa: E402
 from mathpe_jax.eval.suite import EvalSpec, evaluate  # noqa: E402
@@ -50,10 +58,6 @@ from mathpe_jax.run import (  # noqa: E402
 )
 from mathpe_jax.run.layout import CONFIG, RESULTS  # noqa: E402
 from mathpe_jax.train.trainer import train  # noqa: E402
-
-_CONFIG = cli.DEFINE_config_file("config", "configs/rope.py", "Run config (a Python file with get_config()).")
-_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory; default runs/<config.name>.")
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "eval"], "train (then evaluate) or evaluate an existing run.")
 
 SIGTERM_EXIT = 128 + signal.SIGTERM
 # What to shrink when a model or batch does not fit in device memory.

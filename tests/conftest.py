@@ -6,17 +6,40 @@ worker to ask builds it in the session's shared temporary directory and the othe
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+FAST_COMPILE_FLAGS = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
 sys.path.insert(0, str(REPO_ROOT))
+
+# Compilation is most of the suite's time: many tests, workers and the interpreters they start compile
+# the same tiny programs. One persistent compilation cache for the whole session (the controller
+# makes it; xdist workers and subprocesses inherit the variables) compiles each program once, and
+# XLA's backend optimization is off: LLVM's passes are most of a small program's compile time, and
+# the tests check what a program computes, not how fast (the benchmarks are measured at the default
+# level, with ``tools/bench.py``). Both are overridden by setting the variables beforehand.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="mathpe-test-jax-cache-")
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+    atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], True)
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE_FLAGS}".strip()
+
+
+def simulated_devices(count: int) -> dict[str, str]:
+    """The environment for a new interpreter that sees ``count`` CPU devices, keeping the suite's flags."""
+    return {"XLA_FLAGS": f"{os.environ['XLA_FLAGS']} --xla_force_host_platform_device_count={count}"}
+
 
 from tests.data.conftest import tiny_hf_tokenizer_dir  # noqa: E402, F401 - fixture, for every directory
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -97,3 +120,16 @@ def tiny_hf_checkpoint(tmp_path_factory, request) -> Path:
         tiny_checkpoint(directory, request.getfixturevalue("tiny_hf_tokenizer_dir"))  # only where it is built
 
     return built_once(tmp_path_factory, "tiny_hf_checkpoint", build)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files with the most slow tests (and then subprocess tests) first, each file's tests in their own order.
+
+    Under ``--dist loadfile`` a worker takes the next whole file when it is free; the longest files
+    started last would leave one worker running them alone at the end of the session.
+    """
+    weight: dict[Path, int] = {}
+    for item in items:
+        cost = 3 if item.get_closest_marker("slow") else 1 if item.get_closest_marker("subprocess") else 0
+        weight[item.path] = weight.get(item.path, 0) + cost
+    items.sort(key=lambda item: -weight[item.path])

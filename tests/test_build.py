@@ -65,3 +65,15 @@ def test_the_model_knows_the_tokenizers_digits():
     config = tiny_config("rope")
     model = build.build_model(config, CharTokenizer(), mesh_from_config({"data": -1, "fsdp": 1, "tensor": 1}))
     assert model.config.digit_ids == tuple(CharTokenizer().encode("0123456789"))
+
+
+@pytest.mark.parametrize("quantum", [32, 100])
+def test_text_batches_are_padded_to_the_configs_length_quantum(quantum, tiny_hf_tokenizer_dir, tmp_path):
+    from configs import finetune_gsm8k
+
+    config = finetune_gsm8k.get_config()
+    config.init.hf_dir, config.task.train_limit, config.train.batch_size = str(tiny_hf_tokenizer_dir), 32, 4
+    config.task.length_quantum = quantum
+    batches = build.batch_fn(config, build.build_tokenizer(config, tmp_path))
+    lengths = {batches(step).inputs.shape[1] for step in range(8)}
+    assert all(length % quantum == 0 for length in lengths) and len(lengths) > 1

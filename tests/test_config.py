@@ -66,6 +66,7 @@ def test_nope_without_bos_is_rejected():
         ({"task.template": "fewshot"}, "config.task.template='fewshot': must be one of"),
         ({"task.max_len": 512}, "config.task.max_len=512: training sequences this long do not fit model.max_len=64"),
         ({"task.train_limit": -1}, "config.task.train_limit=-1: must be an integer >= 0"),
+        ({"task.length_quantum": 0}, "config.task.length_quantum=0: must be an integer >= 1"),
     ],
 )
 def test_a_dataset_task_checks_its_own_block(overrides, message):

@@ -15,12 +15,13 @@ from tests.helpers_run import override
 FINETUNE = {
     "task.train_limit": 64,
     "task.max_len": 512,
-    "train.steps": 24,
+    "task.length_quantum": 512,  # one batch length: the step compiles once
+    "train.steps": 12,
     "train.batch_size": 8,
     "train.learning_rate": 1e-2,
     "train.warmup_steps": 2,
     "train.log_every": 4,
-    "train.checkpoint_every": 12,
+    "train.checkpoint_every": 6,
     "eval.limit": 4,
     "eval.batch_size": 4,
     "eval.max_new_tokens": 16,
@@ -47,7 +48,7 @@ def test_lora_finetuning_lowers_the_loss_and_writes_adapters(finetuned):
     assert losses[-1] < losses[0]
     assert (workdir / "adapter" / "lora.safetensors").is_file()
     assert (workdir / "adapter_peft" / "adapter_model.safetensors").is_file()
-    assert results["task"] == "gsm8k" and results["step"] == 24
+    assert results["task"] == "gsm8k" and results["step"] == 12
     assert "gsm8k" in results["eval"]
 
 
@@ -56,7 +57,7 @@ def test_checkpoints_hold_only_the_adapters(finetuned):
     import orbax.checkpoint as ocp
 
     workdir, _ = finetuned
-    restored = ocp.StandardCheckpointer().restore(workdir / "checkpoints" / "24" / "params")
+    restored = ocp.StandardCheckpointer().restore(workdir / "checkpoints" / "12" / "params")
     flat = {"/".join(map(str, k)): v for k, v in _flatten(restored["params"])}
     assert flat and all("lora" in name for name in flat)
 

@@ -57,6 +57,7 @@ ADDED_KEYS: dict[str, Any] = {
     "task.zero_pad": False,
     "task.random_spaces": 0.0,
     "task.spaces_around_numbers": 0,
+    "task.length_quantum": 32,
     "train.positions": "sequential",
     "eval.step": 0,
 }

@@ -12,8 +12,10 @@ booleans; strings) and the subtrees of ``_NOT_MEASURED``.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from mathpe_jax.run.layout import ATTENTION, TENSORBOARD, read_config
@@ -22,6 +24,25 @@ from mathpe_jax.run.layout import ATTENTION, TENSORBOARD, read_config
 # number of distinct prompts of a length (a property of the task), and ``first_wrong_digit`` is a
 # histogram keyed by position that would add one tag per (length, position). Both stay in results.json.
 _NOT_MEASURED = frozenset({"prompt_space", "first_wrong_digit"})
+
+
+def tensorboardx() -> ModuleType:
+    """tensorboardX, imported without torch.
+
+    tensorboardX imports torch whenever it is installed (seconds of every training process's start),
+    only to accept torch tensors, which this package never passes; without torch it takes numpy
+    arrays alone, as here. So while it is first imported, ``import torch`` fails as if torch were
+    absent (unless torch is already loaded); later imports of torch are untouched.
+    """
+    if "tensorboardX" not in sys.modules and "torch" not in sys.modules:
+        sys.modules["torch"] = None  # type: ignore[assignment]  # ``import torch`` raises ImportError
+        try:
+            import tensorboardX  # noqa: F401
+        finally:
+            del sys.modules["torch"]
+    import tensorboardX
+
+    return tensorboardX
 
 
 def eval_scalars(section: Mapping[str, Any], prefix: str = "eval") -> Iterator[tuple[str, float]]:
@@ -70,10 +91,10 @@ def log_evaluation(workdir: str | Path, results: Mapping[str, Any], config: Mapp
     re-evaluating a run therefore adds a second point at the same step, which TensorBoard shows
     as the newer value.
     """
-    # Imported here, as in training's MetricsLog: tensorboardX may import torch (seconds).
-    from matplotlib.image import imread
-    from tensorboardX import SummaryWriter
-    from tensorboardX.summary import hparams
+    from matplotlib.image import imread  # here: no command but evaluation pays for matplotlib
+
+    SummaryWriter = tensorboardx().SummaryWriter  # noqa: N806 - the class
+    from tensorboardX.summary import hparams  # after tensorboardx(), which imports it without torch
 
     workdir = Path(workdir)
     step = int(results["step"])

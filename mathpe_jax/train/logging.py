@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from mathpe_jax.run.layout import METRICS, TENSORBOARD
+from mathpe_jax.run.tensorboard import tensorboardx
 
 
 class MetricsLog:
@@ -23,11 +24,7 @@ class MetricsLog:
         if self.path.exists():
             keep = [line for line in self.path.read_text().splitlines() if line and json.loads(line)["step"] <= resume_step]
             self.path.write_text("".join(line + "\n" for line in keep))
-        # Imported here, not at the top: tensorboardX imports torch when it is installed (seconds),
-        # which every command that never trains (eval, solve, a refused config) would pay.
-        from tensorboardX import SummaryWriter
-
-        self.writer = SummaryWriter(str(Path(workdir) / TENSORBOARD))
+        self.writer = tensorboardx().SummaryWriter(str(Path(workdir) / TENSORBOARD))
 
     def write(self, step: int, scalars: dict[str, float]) -> None:
         if not self.enabled:

@@ -233,7 +233,7 @@ def test_a_lora_run_exports_merged_and_as_peft_on_its_base(tiny_hf_checkpoint, t
     base = tiny_hf_checkpoint  # only read: the run names it as its base
     workdir = tmp_path / "run"
     settings = {
-        "init.hf_dir": str(base), "lora.rank": 2, "task.train_limit": 16, "train.steps": 4, "train.batch_size": 4,
+        "init.hf_dir": str(base), "lora.rank": 2, "task.train_limit": 16, "task.length_quantum": 512, "train.steps": 4, "train.batch_size": 4,
         "train.learning_rate": 1e-2, "train.warmup_steps": 1, "train.log_every": 2, "train.checkpoint_every": 4,
         "eval.limit": 2, "eval.batch_size": 2, "eval.max_new_tokens": 4,
     }

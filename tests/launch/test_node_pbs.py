@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, simulated_devices
 from tests.helpers_run import TINY_OVERRIDES, main_command
 
 FAKE_PBSDSH = """#!/bin/bash
@@ -61,7 +61,7 @@ def test_two_node_job_matches_one_process_with_two_devices(tmp_path):
     assert job.returncode == 0, job.stderr[-3000:]
     assert "2 node(s), coordinator 127.0.0.1:" in job.stdout
     assert "process 1 of 2" in job.stderr
-    env2 = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    env2 = {**os.environ, "JAX_PLATFORMS": "cpu", **simulated_devices(2)}
     single = subprocess.run(main_command(tmp_path / "single"), cwd=REPO_ROOT, env=env2, capture_output=True, text=True)
     assert single.returncode == 0, single.stderr[-3000:]
     multi = json.loads((tmp_path / "multi" / "results.json").read_text())

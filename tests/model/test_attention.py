@@ -99,7 +99,9 @@ def test_query_blocks_match_float64_reference():
     q, k, v, pos = long_inputs()
     assert q.shape[1] > 2 * QUERY_BLOCK and q.shape[1] % QUERY_BLOCK
     table = np.random.default_rng(3).normal(size=(1, 4, 300, 300)).astype(np.float32)
-    out, _ = attention(q, k, v, q_positions=pos, k_positions=pos, bias=table_bias(table), causal_slots=True)
+    blocked = jax.jit(lambda q, k, v, table: attention(q, k, v, q_positions=pos, k_positions=pos, bias=table_bias(table),
+                                                         causal_slots=True)[0])
+    out = blocked(q, k, v, table)
     real = pos >= 0  # a padding query sees no key; its output is unused and left unspecified
     want = reference_attention(q, k, v, pos, pos, dense_bias(table, pos, pos))
     np.testing.assert_allclose(np.asarray(out)[real], want[real], atol=1e-5)
@@ -116,8 +118,11 @@ def test_a_bias_reads_per_token_inputs_cut_to_each_query_block():
         del qp, kp
         return table_bias(table).whole(q_inputs["tag"], k_inputs["tag"])
 
-    bias = Bias(read, jnp.asarray(table), {"tag": jnp.asarray(tags)}, {"tag": jnp.asarray(tags)})
-    out, _ = attention(q, k, v, q_positions=pos, k_positions=pos, bias=bias, causal_slots=True)
+    def blocked(q, k, v, table, tags):
+        bias = Bias(read, table, {"tag": tags}, {"tag": tags})
+        return attention(q, k, v, q_positions=pos, k_positions=pos, bias=bias, causal_slots=True)[0]
+
+    out = jax.jit(blocked)(q, k, v, table, tags)
     real = pos >= 0
     want = reference_attention(q, k, v, pos, pos, dense_bias(table, tags, tags))
     np.testing.assert_allclose(np.asarray(out)[real], want[real], atol=1e-5)
@@ -174,7 +179,7 @@ def test_hand_written_backward_matches_autodiff(bias_batch):
         return attention(q, k, v, q_positions=pos, k_positions=pos, bias=table_bias(table), causal_slots=True)[0]
 
     def grads(fn):
-        return jax.grad(lambda *args: jnp.sum(fn(*args) * d_out), argnums=(0, 1, 2, 3))(q, k, v, table)
+        return jax.jit(jax.grad(lambda *args: jnp.sum(fn(*args) * d_out), argnums=(0, 1, 2, 3)))(q, k, v, table)
 
     for name, got, want in zip("q k v table".split(), grads(ours), grads(plain), strict=True):
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-4, err_msg=name)

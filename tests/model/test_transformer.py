@@ -86,10 +86,10 @@ def test_parameters_carry_logical_axis_names():
 
 def test_bf16_compute_keeps_float32_parameters_and_logits():
     model = tiny_model("rope", dtype="bfloat16")
-    out = model(np.ones((1, 4), np.int32), arange_positions(1, 4))
+    out = jit_forward(model)(np.ones((1, 4), np.int32), arange_positions(1, 4))
     assert out.logits.dtype == jnp.float32
     assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
-    reference = tiny_model("rope")(np.ones((1, 4), np.int32), arange_positions(1, 4)).logits
+    reference = jit_forward(tiny_model("rope"))(np.ones((1, 4), np.int32), arange_positions(1, 4)).logits
     np.testing.assert_allclose(np.asarray(out.logits), np.asarray(reference), atol=0.15)  # bf16 ~ 3 digits
 
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, simulated_devices
 from mathpe_jax.main import run
 from tests.helpers_run import main_command, tiny_config
 
@@ -72,7 +72,7 @@ def run_python(code: str, env_extra: dict) -> str:
 @pytest.mark.slow
 @pytest.mark.subprocess
 def test_parameters_are_placed_by_their_logical_axes_on_an_8_device_mesh():
-    out = json.loads(run_python(SHARDING_PROBE, {"XLA_FLAGS": "--xla_force_host_platform_device_count=8"}))
+    out = json.loads(run_python(SHARDING_PROBE, simulated_devices(8)))
     assert out["devices"] == 8
     specs = out["specs"]
     assert specs["layers/0/attn/q_proj/kernel"] == ["fsdp", "tensor"]
@@ -86,7 +86,7 @@ def test_parameters_are_placed_by_their_logical_axes_on_an_8_device_mesh():
 def test_activations_are_sharded_by_their_logical_axes_while_the_step_is_traced():
     """Replicated inputs, batch-sharded hidden states: only the constraints can split them, so
     the compiled output sharding shows whether they took effect (scanned and plain stacks)."""
-    out = json.loads(run_python(ACTIVATION_PROBE, {"XLA_FLAGS": "--xla_force_host_platform_device_count=8"}))
+    out = json.loads(run_python(ACTIVATION_PROBE, simulated_devices(8)))
     for scan in (False, True):
         assert out[f"scan={scan},active=True"][0] == ["data", "fsdp"], out
         assert out[f"scan={scan},active=False"][0] is None, out  # left to propagation: whole rows
@@ -104,7 +104,7 @@ def test_sharded_run_matches_the_single_device_run(tmp_path):
     float32 reductions differs, hence a relative tolerance of 1e-4 on the loss after 20 steps."""
     overrides = {"model.num_heads": 4, "model.num_kv_heads": 2}
     run(tiny_config("rope", **overrides), tmp_path / "one", "train")
-    env8 = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+    env8 = {**os.environ, "JAX_PLATFORMS": "cpu", **simulated_devices(8)}
     sharded = subprocess.run(
         main_command(tmp_path / "eight", **overrides,
                      **{"mesh.fsdp": 2, "mesh.tensor": 2, "model.scan_layers": True, "model.remat": "dots"}),

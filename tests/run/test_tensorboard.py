@@ -153,3 +153,30 @@ def test_scalars_images_and_hparams_land_in_the_runs_tensorboard_dir(tmp_path):
     assert start["task.train_lengths"].string_value == "[1, 10]"  # config.json has lists and start["task.bos"].bool_value
     metrics = {info.name.tag for info in plugin["_hparams_/experiment"].experiment.metric_infos}
     assert metrics == {"eval/exact_match", "eval/in_distribution/exact_match", "eval/out_of_distribution/exact_match"}
+
+
+@pytest.mark.subprocess
+def test_training_and_evaluation_write_events_without_importing_torch(tmp_path):
+    """A fresh interpreter (torch is installed, as in the test extra): the metrics log and the
+    evaluation's events are written and torch is never imported; importing it afterwards works."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    script = f"""
+import sys
+from mathpe_jax.run import log_evaluation
+from mathpe_jax.train.logging import MetricsLog
+log = MetricsLog({str(tmp_path)!r})
+log.write(1, {{"loss": 2.0}})
+log.close()
+log_evaluation({str(tmp_path)!r}, {{"step": 1, "eval": {{"exact_match": 0.5}}}}, {{"model": {{"pe": {{"name": "rope"}}}}}})
+assert "torch" not in sys.modules
+import torch
+print(torch.ones(1).sum().item())
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "1.0"
+    assert len(list((tmp_path / "tensorboard").iterdir())) == 2

@@ -30,7 +30,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 # decoding compiles (the cost of this test) do not vary from run to run.
 @pytest.mark.slow
 @schema.parametrize()
-@settings(max_examples=20, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=10, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_answers_every_generated_request_within_its_schema(case):
     case.call_and_validate(
         timeout=300,  # a new shape compiles, on a busy machine

@@ -36,7 +36,7 @@ class DatasetTask(Task):
         template = task_cfg.get("template", "cot")
         if template not in TEMPLATES:
             raise config_error("template", template, f"must be one of {sorted(TEMPLATES)}")
-        for key, low in (("max_len", 1), ("train_limit", 0)):
+        for key, low in (("max_len", 1), ("train_limit", 0), ("length_quantum", 1)):
             value = task_cfg.get(key, low)
             if not (isinstance(value, int) and value >= low):
                 raise config_error(key, value, f"must be an integer >= {low}")
