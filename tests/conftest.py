@@ -128,8 +128,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     Under ``--dist loadfile`` a worker takes the next whole file when it is free; the longest files
     started last would leave one worker running them alone at the end of the session.
     """
-    weight: dict[Path, int] = {}
+    weight: dict[Path, tuple[int, int]] = {}
     for item in items:
         cost = 3 if item.get_closest_marker("slow") else 1 if item.get_closest_marker("subprocess") else 0
-        weight[item.path] = weight.get(item.path, 0) + cost
-    items.sort(key=lambda item: -weight[item.path])
+        heavy, count = weight.get(item.path, (0, 0))
+        weight[item.path] = (heavy - cost, count - 1)  # then by the number of tests, as xdist would
+    items.sort(key=lambda item: weight[item.path])

@@ -1,5 +1,5 @@
-"""tools/bench.py serve end to end, small: two tiny Hugging Face checkpoints (Llama and Qwen2 shapes,
-random weights) served by ``python -m mathpe_jax.serve`` processes, batching on and off, a burst of 8
+"""tools/bench.py serve end to end, small: the session's tiny Hugging Face checkpoint (random weights)
+served by ``python -m mathpe_jax.serve`` processes, batching on and off, a burst of 8
 requests each. The command line runs in this process; the servers are what it measures. Only the
 report's shape and consistency are checked; timings only to be positive and ordered, never their
 speed or the throughput ratio. The command line's one run as a program is its refusal of a bad flag.
@@ -14,20 +14,17 @@ import json
 import pytest
 
 from tests.conftest import run_tool
-from tests.data.conftest import tiny_hf_tokenizer_dir  # noqa: F401 - fixture
-from tests.helpers_hf import tiny_checkpoint
 from tools import bench
 
 REQUESTS = 8
 MAX_NEW_TOKENS = 8
-MODELS = ("llama", "qwen2")
+MODELS = ("llama",)
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory, tiny_hf_tokenizer_dir, tiny_hf_checkpoint):  # noqa: F811
+def report(tmp_path_factory, tiny_hf_checkpoint):
     root = tmp_path_factory.mktemp("bench_serve")
-    qwen2 = tiny_checkpoint(root / "qwen2", tiny_hf_tokenizer_dir, "qwen2")
-    specs = [f"--model=llama={tiny_hf_checkpoint}", f"--model=qwen2={qwen2}"]
+    specs = [f"--model=llama={tiny_hf_checkpoint}"]
     out = root / "report.json"
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):

@@ -25,6 +25,10 @@ exec "$@"
 """
 
 
+# Ten steps and two problems per length: the launch and the agreement are tested, not the training.
+SHORTER = {"train.steps": 10, "eval.examples_per_length": 2}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -45,7 +49,7 @@ def test_two_node_job_matches_one_process_with_two_devices(tmp_path):
     (bin_dir / "pbsdsh").chmod(0o755)
     nodefile = tmp_path / "nodefile"
     nodefile.write_text("127.0.0.1\n127.0.0.1\nlocalhost\n")
-    args = " ".join(f"--config.{k}={str(v).replace(' ', '')}" for k, v in TINY_OVERRIDES.items())
+    args = " ".join(f"--config.{k}={str(v).replace(' ', '')}" for k, v in {**TINY_OVERRIDES, **SHORTER}.items())
     env = {
         **os.environ,
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
@@ -62,10 +66,11 @@ def test_two_node_job_matches_one_process_with_two_devices(tmp_path):
     assert "2 node(s), coordinator 127.0.0.1:" in job.stdout
     assert "process 1 of 2" in job.stderr
     env2 = {**os.environ, "JAX_PLATFORMS": "cpu", **simulated_devices(2)}
-    single = subprocess.run(main_command(tmp_path / "single"), cwd=REPO_ROOT, env=env2, capture_output=True, text=True)
+    single = subprocess.run(main_command(tmp_path / "single", **SHORTER), cwd=REPO_ROOT, env=env2, capture_output=True,
+                            text=True)
     assert single.returncode == 0, single.stderr[-3000:]
     multi = json.loads((tmp_path / "multi" / "results.json").read_text())
-    assert multi["step"] == 20
+    assert multi["step"] == SHORTER["train.steps"]
     assert final_loss(tmp_path / "multi") == pytest.approx(final_loss(tmp_path / "single"), rel=1e-4)
 
 
