@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from statsmodels.stats.contingency_tables import mcnemar
 
 from mathpe_jax.analysis import find_runs, group_runs
@@ -80,6 +81,7 @@ def test_sentences_quote_the_statistics(tmp_path):
     assert verdicts(stats, "in_distribution").endswith("nope ~ rope.")
 
 
+@pytest.mark.slow  # the whole report: figures and the PDF
 def test_runs_without_results_are_named_in_the_report_and_on_stderr(tmp_path, capsys):
     """A run stopped before its evaluation and one planned but never started: both arms are still
     reported, and every document and the command line say which runs they lack."""

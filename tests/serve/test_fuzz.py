@@ -12,6 +12,8 @@ from schemathesis.generation import GenerationMode
 from mathpe_jax.serve import Settings, create_app
 from tests.serve.conftest import tiny_served
 
+pytestmark = pytest.mark.slow  # every endpoint's cases: schemathesis's items do not all carry a decorator's mark
+
 
 @pytest.fixture(scope="module")
 def api_schema():
@@ -28,7 +30,6 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 # Derandomized: every run sends the same requests, so a failure reproduces and the shapes that
 # decoding compiles (the cost of this test) do not vary from run to run.
-@pytest.mark.slow
 @schema.parametrize()
 @settings(max_examples=10, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_answers_every_generated_request_within_its_schema(case):
